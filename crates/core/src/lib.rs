@@ -4,6 +4,7 @@
 //! the time and an [`secret::Entropy`] in, so every rule is testable with plain values.
 
 pub mod catalog;
+pub mod model;
 pub mod scope;
 pub mod secret;
 

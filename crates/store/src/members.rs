@@ -1,0 +1,230 @@
+//! Members, organizations, ad accounts and the roles members hold on them.
+
+use scopegate_core::catalog::ResourceType;
+use scopegate_core::model::{Member, NewMember, Resource, RoleAssignment, UnixTime};
+
+use crate::{params, Conn, Result, Row, StoreError};
+
+const MEMBER_COLUMNS: &str = "id, email, first_name, last_name, headline, picture_url, locale, email_verified, platform_admin, created_at";
+
+fn member(r: &Row) -> Result<Member> {
+    Ok(Member {
+        id: r.text(0)?,
+        email: r.text(1)?,
+        first_name: r.text(2)?,
+        last_name: r.text(3)?,
+        headline: r.text(4)?,
+        picture_url: r.text(5)?,
+        locale: r.text(6)?,
+        email_verified: r.bool(7)?,
+        platform_admin: r.bool(8)?,
+        created_at: r.int(9)?,
+    })
+}
+
+/// Creates a member with the given id. Emails are unique (compared lowercased).
+pub fn create(c: &mut dyn Conn, id: &str, m: &NewMember, now: UnixTime) -> Result<Member> {
+    c.execute(
+        "INSERT INTO members (id, email, password_hash, first_name, last_name, headline, picture_url, locale, email_verified, platform_admin, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        params![id, m.email.to_lowercase(), &m.password_hash, &m.first_name, &m.last_name, &m.headline, &m.picture_url, &m.locale, m.email_verified, m.platform_admin, now],
+    )
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => StoreError::Conflict("a member with this email already exists".into()),
+        other => other,
+    })?;
+    by_id(c, id)?.ok_or(StoreError::NotFound)
+}
+
+/// The member with this id.
+pub fn by_id(c: &mut dyn Conn, id: &str) -> Result<Option<Member>> {
+    c.query_opt(
+        &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1"),
+        params![id],
+    )?
+    .as_ref()
+    .map(member)
+    .transpose()
+}
+
+/// The member with this email (case-insensitive).
+pub fn by_email(c: &mut dyn Conn, email: &str) -> Result<Option<Member>> {
+    c.query_opt(
+        &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE email = $1"),
+        params![email.to_lowercase()],
+    )?
+    .as_ref()
+    .map(member)
+    .transpose()
+}
+
+/// A member by id or, failing that, by email (how the CLI names members).
+pub fn find(c: &mut dyn Conn, id_or_email: &str) -> Result<Option<Member>> {
+    match by_id(c, id_or_email)? {
+        Some(m) => Ok(Some(m)),
+        None => by_email(c, id_or_email),
+    }
+}
+
+/// The stored password hash of a member, for sign-in.
+pub fn password_hash(c: &mut dyn Conn, id: &str) -> Result<Option<String>> {
+    c.query_opt(
+        "SELECT password_hash FROM members WHERE id = $1",
+        params![id],
+    )?
+    .map(|r| r.text(0))
+    .transpose()
+}
+
+/// Replaces a member's password hash.
+pub fn set_password_hash(c: &mut dyn Conn, id: &str, hash: &str) -> Result<()> {
+    let n = c.execute(
+        "UPDATE members SET password_hash = $1 WHERE id = $2",
+        params![hash, id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Every member, oldest first.
+pub fn list(c: &mut dyn Conn) -> Result<Vec<Member>> {
+    c.query(
+        &format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY created_at, id"),
+        params![],
+    )?
+    .iter()
+    .map(member)
+    .collect()
+}
+
+/// How many platform admins exist.
+pub fn count_admins(c: &mut dyn Conn) -> Result<i64> {
+    c.query_one(
+        "SELECT COUNT(*) FROM members WHERE platform_admin = 1",
+        params![],
+    )?
+    .int(0)
+}
+
+fn table(rt: ResourceType) -> &'static str {
+    match rt {
+        ResourceType::Organization => "organizations",
+        ResourceType::AdAccount => "ad_accounts",
+    }
+}
+
+/// Creates an organization or ad account and returns it.
+pub fn create_resource(
+    c: &mut dyn Conn,
+    rt: ResourceType,
+    name: &str,
+    now: UnixTime,
+) -> Result<Resource> {
+    let id = c
+        .query_one(
+            &format!(
+                "INSERT INTO {} (name, created_at) VALUES ($1, $2) RETURNING id",
+                table(rt)
+            ),
+            params![name, now],
+        )?
+        .int(0)?;
+    Ok(Resource {
+        resource_type: rt,
+        id,
+        name: name.to_string(),
+        created_at: now,
+    })
+}
+
+/// An organization or ad account by id.
+pub fn resource(c: &mut dyn Conn, rt: ResourceType, id: i64) -> Result<Option<Resource>> {
+    c.query_opt(
+        &format!(
+            "SELECT id, name, created_at FROM {} WHERE id = $1",
+            table(rt)
+        ),
+        params![id],
+    )?
+    .map(|r| {
+        Ok(Resource {
+            resource_type: rt,
+            id: r.int(0)?,
+            name: r.text(1)?,
+            created_at: r.int(2)?,
+        })
+    })
+    .transpose()
+}
+
+/// Every organization or ad account.
+pub fn resources(c: &mut dyn Conn, rt: ResourceType) -> Result<Vec<Resource>> {
+    c.query(
+        &format!("SELECT id, name, created_at FROM {} ORDER BY id", table(rt)),
+        params![],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(Resource {
+            resource_type: rt,
+            id: r.int(0)?,
+            name: r.text(1)?,
+            created_at: r.int(2)?,
+        })
+    })
+    .collect()
+}
+
+/// Gives a member a role on a resource; returns false when it was already held.
+pub fn grant_role(c: &mut dyn Conn, a: &RoleAssignment, now: UnixTime) -> Result<bool> {
+    let n = c.execute(
+        "INSERT INTO role_assignments (resource_type, resource_id, member_id, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
+        params![a.resource_type.as_str(), a.resource_id, &a.member_id, &a.role, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Takes a role away; returns false when it was not held.
+pub fn revoke_role(c: &mut dyn Conn, a: &RoleAssignment) -> Result<bool> {
+    let n = c.execute(
+        "DELETE FROM role_assignments WHERE resource_type = $1 AND resource_id = $2 AND member_id = $3 AND role = $4",
+        params![a.resource_type.as_str(), a.resource_id, &a.member_id, &a.role],
+    )?;
+    Ok(n == 1)
+}
+
+fn assignment(r: &Row) -> Result<RoleAssignment> {
+    let rt = r.text(0)?;
+    Ok(RoleAssignment {
+        resource_type: ResourceType::parse(&rt)
+            .ok_or_else(|| StoreError::Backend(format!("unknown resource type {rt}")))?,
+        resource_id: r.int(1)?,
+        member_id: r.text(2)?,
+        role: r.text(3)?,
+    })
+}
+
+/// Every role a member holds.
+pub fn roles_of(c: &mut dyn Conn, member_id: &str) -> Result<Vec<RoleAssignment>> {
+    c.query(
+        "SELECT resource_type, resource_id, member_id, role FROM role_assignments WHERE member_id = $1 ORDER BY resource_type, resource_id, role",
+        params![member_id],
+    )?
+    .iter()
+    .map(assignment)
+    .collect()
+}
+
+/// Every role held on one resource.
+pub fn roles_on(c: &mut dyn Conn, rt: ResourceType, id: i64) -> Result<Vec<RoleAssignment>> {
+    c.query(
+        "SELECT resource_type, resource_id, member_id, role FROM role_assignments WHERE resource_type = $1 AND resource_id = $2 ORDER BY member_id, role",
+        params![rt.as_str(), id],
+    )?
+    .iter()
+    .map(assignment)
+    .collect()
+}

@@ -1,0 +1,321 @@
+//! The store conformance suite: every test runs on SQLite (a real file) and on PostgreSQL.
+//!
+//! PostgreSQL comes from SCOPEGATE_TEST_DATABASE_URL; each test gets its own schema. When the
+//! variable is unset the PostgreSQL half fails with a message saying so, unless
+//! SCOPEGATE_TEST_SKIP_POSTGRES=1 asks, loudly, to skip it.
+
+use scopegate_core::catalog::ResourceType;
+use scopegate_core::model::{NewMember, RoleAssignment};
+use scopegate_store::{audit, members, params, settings, Dialect, Store, StoreError};
+
+struct TestDb {
+    store: Store,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(std::path::PathBuf),
+    Schema(String, String),
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(d) => {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            Cleanup::Schema(url, schema) => {
+                // The synchronous client may not run on an async worker thread.
+                let (url, schema) = (url.clone(), schema.clone());
+                let _ = std::thread::spawn(move || {
+                    if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+                        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn sqlite() -> TestDb {
+    let dir = std::env::temp_dir().join(format!("scopegate-store-{}", random_suffix()));
+    let url = format!("sqlite://{}/scopegate.db", dir.display());
+    TestDb {
+        store: Store::open(&url).await.unwrap(),
+        cleanup: Cleanup::Dir(dir),
+    }
+}
+
+async fn postgres() -> Option<TestDb> {
+    let url = match std::env::var("SCOPEGATE_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            if std::env::var("SCOPEGATE_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+                eprintln!("SKIPPED: PostgreSQL half (SCOPEGATE_TEST_SKIP_POSTGRES=1)");
+                return None;
+            }
+            panic!("SCOPEGATE_TEST_DATABASE_URL is not set: the store suite must also run on PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/test)");
+        }
+    };
+    let schema = format!("t_{}", random_suffix());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = Store::open(&format!("{url}{sep}schema={schema}"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("could not open the PostgreSQL store at SCOPEGATE_TEST_DATABASE_URL: {e}")
+        });
+    Some(TestDb {
+        store,
+        cleanup: Cleanup::Schema(url, schema),
+    })
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::sqlite().await;
+                    super::$name(&db.store).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::postgres().await {
+                        super::$name(&db.store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    migrations_are_applied_once,
+    settings_round_trip,
+    members_are_unique_by_email,
+    roles_are_granted_and_revoked,
+    concurrent_writes_are_all_committed,
+    a_failed_write_changes_nothing_and_spares_its_neighbours,
+    audit_events_are_listed_newest_first,
+);
+
+fn new_member(email: &str) -> NewMember {
+    NewMember {
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        first_name: "Test".into(),
+        last_name: "Member".into(),
+        headline: String::new(),
+        picture_url: String::new(),
+        locale: "en-US".into(),
+        email_verified: true,
+        platform_admin: false,
+    }
+}
+
+async fn migrations_are_applied_once(store: &Store) {
+    let versions = store.read(scopegate_store::schema_versions).await.unwrap();
+    assert_eq!(versions, vec![1]);
+    // Applying again (as a second node or a restart would) is a no-op.
+    let again = store
+        .write(|c| {
+            c.query("SELECT COUNT(*) FROM schema_migrations", params![])
+                .map(|r| r.len())
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, 1);
+    assert!(matches!(
+        store.dialect(),
+        Dialect::Sqlite | Dialect::Postgres
+    ));
+}
+
+async fn settings_round_trip(store: &Store) {
+    assert!(store
+        .write(|c| settings::set_if_absent(c, "k", "v1"))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|c| settings::set_if_absent(c, "k", "v2"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .read(|c| settings::get(c, "k"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v1")
+    );
+    store.write(|c| settings::set(c, "k", "v3")).await.unwrap();
+    assert_eq!(
+        store
+            .read(|c| settings::get(c, "k"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v3")
+    );
+    assert_eq!(
+        store.read(|c| settings::get(c, "none")).await.unwrap(),
+        None
+    );
+}
+
+async fn members_are_unique_by_email(store: &Store) {
+    let m = store
+        .write(|c| members::create(c, "m1", &new_member("Ada@Example.com"), 100))
+        .await
+        .unwrap();
+    assert_eq!(m.email, "ada@example.com");
+    let dup = store
+        .write(|c| members::create(c, "m2", &new_member("ada@example.COM"), 101))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let found = store
+        .read(|c| members::find(c, "ADA@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, "m1");
+    assert_eq!(store.read(members::list).await.unwrap().len(), 1);
+    assert!(store
+        .read(|c| members::by_id(c, "m2"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn roles_are_granted_and_revoked(store: &Store) {
+    store
+        .write(|c| members::create(c, "m1", &new_member("a@example.com"), 1))
+        .await
+        .unwrap();
+    let org = store
+        .write(|c| members::create_resource(c, ResourceType::Organization, "Acme", 1))
+        .await
+        .unwrap();
+    assert_eq!(org.urn(), format!("urn:li:organization:{}", org.id));
+    let a = RoleAssignment {
+        resource_type: ResourceType::Organization,
+        resource_id: org.id,
+        member_id: "m1".into(),
+        role: "ADMINISTRATOR".into(),
+    };
+    let a2 = a.clone();
+    assert!(store
+        .write(move |c| members::grant_role(c, &a2, 2))
+        .await
+        .unwrap());
+    let a2 = a.clone();
+    assert!(!store
+        .write(move |c| members::grant_role(c, &a2, 3))
+        .await
+        .unwrap());
+    let roles = store.read(|c| members::roles_of(c, "m1")).await.unwrap();
+    assert_eq!(roles, vec![a.clone()]);
+    let id = org.id;
+    assert_eq!(
+        store
+            .read(move |c| members::roles_on(c, ResourceType::Organization, id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let a2 = a.clone();
+    assert!(store
+        .write(move |c| members::revoke_role(c, &a2))
+        .await
+        .unwrap());
+    assert!(store
+        .read(|c| members::roles_of(c, "m1"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn concurrent_writes_are_all_committed(store: &Store) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(move |c| settings::set(c, &format!("key{i}"), "x"))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let n = store
+        .read(|c| {
+            c.query_one(
+                "SELECT COUNT(*) FROM settings WHERE key LIKE 'key%'",
+                params![],
+            )?
+            .int(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 200);
+}
+
+async fn a_failed_write_changes_nothing_and_spares_its_neighbours(store: &Store) {
+    let s1 = store.clone();
+    let s2 = store.clone();
+    let failing = tokio::spawn(async move {
+        s1.write(|c| {
+            settings::set(c, "half", "done")?;
+            Err::<(), _>(StoreError::Conflict("refused".into()))
+        })
+        .await
+    });
+    let fine = tokio::spawn(async move { s2.write(|c| settings::set(c, "whole", "done")).await });
+    assert!(failing.await.unwrap().is_err());
+    fine.await.unwrap().unwrap();
+    assert_eq!(
+        store.read(|c| settings::get(c, "half")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .read(|c| settings::get(c, "whole"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("done")
+    );
+}
+
+async fn audit_events_are_listed_newest_first(store: &Store) {
+    store
+        .write(|c| {
+            audit::record(c, 10, "cli", "app.create", "app1", "")?;
+            audit::record(c, 11, "m1", "app.delete", "app1", "reason")?;
+            audit::record(c, 12, "m1", "member.create", "m2", "")
+        })
+        .await
+        .unwrap();
+    let all = store.read(|c| audit::list(c, None, 10)).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].action, "member.create");
+    let one = store
+        .read(|c| audit::list(c, Some("app1"), 1))
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].action, "app.delete");
+}
