@@ -5,6 +5,8 @@
 
 pub mod catalog;
 pub mod model;
+pub mod portal;
+pub mod redirect;
 pub mod scope;
 pub mod secret;
 

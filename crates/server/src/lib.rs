@@ -1,1 +1,15 @@
-//! placeholder
+//! scopegate's HTTPS server: handlers, pages and TLS over the pure core and the store.
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod password;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+pub use config::{Compat, Config};
+pub use state::{App, AppState};
+pub mod error;
+pub mod ops;

@@ -10,6 +10,7 @@ mod postgres;
 mod sqlite;
 mod value;
 
+pub mod apps;
 pub mod audit;
 pub mod members;
 pub mod settings;
@@ -43,7 +44,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 enum Backend {
     Sqlite(sqlite::SqliteBackend),
-    Postgres(postgres::PgBackend),
+    Postgres(Box<postgres::PgBackend>),
 }
 
 /// A handle on the store; cheap to clone.
@@ -70,7 +71,7 @@ impl Store {
             }
             Backend::Sqlite(sqlite::SqliteBackend::open(std::path::Path::new(path))?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::PgBackend::open(url)?)
+            Backend::Postgres(Box::new(postgres::PgBackend::open(url)?))
         } else {
             return Err(StoreError::Config(
                 "the database URL must start with sqlite:// or postgres://".into(),

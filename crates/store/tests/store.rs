@@ -4,6 +4,8 @@
 //! variable is unset the PostgreSQL half fails with a message saying so, unless
 //! SCOPEGATE_TEST_SKIP_POSTGRES=1 asks, loudly, to skip it.
 
+#![allow(clippy::unwrap_used)]
+
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::{NewMember, RoleAssignment};
 use scopegate_store::{audit, members, params, settings, Dialect, Store, StoreError};

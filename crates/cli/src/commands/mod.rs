@@ -1,0 +1,100 @@
+//! The subcommands. Each one resolves the configuration, opens the same store as `serve`
+//! (safe while it runs) and calls the server crate's operations: one implementation of each rule.
+
+mod admin;
+mod catalog;
+mod serve;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use scopegate_core::Catalog;
+use scopegate_server::clock::{OsEntropy, SystemClock};
+use scopegate_server::App;
+
+use crate::settings::{self, Global};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTPS (the embedded LinkedIn catalog unless --catalog is given).
+    Serve(settings::ServeArgs),
+    /// Show or check a permission catalog.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+    /// Members.
+    #[command(subcommand)]
+    Member(admin::MemberCommand),
+    /// Organizations (company pages) and member roles on them.
+    #[command(subcommand)]
+    Org(admin::ResourceCommand),
+    /// Ad accounts and member roles on them.
+    #[command(subcommand, name = "ad-account")]
+    AdAccount(admin::ResourceCommand),
+    /// Apps: credentials, redirect URLs, capabilities, products.
+    #[command(subcommand)]
+    App(admin::AppCommand),
+    /// The partner-program review queue.
+    #[command(subcommand)]
+    Review(admin::ReviewCommand),
+    /// The audit log of every change.
+    Audit(admin::AuditArgs),
+}
+
+pub async fn run(global: Global, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(&global, &args).await,
+        Command::Catalog(c) => catalog::run(&global, c),
+        other => {
+            let app = open_app(&global).await?;
+            admin::run(&app, global.json, other).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads the catalog named by the configuration, or the embedded LinkedIn catalog.
+pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
+    match path {
+        None => Ok(Catalog::linkedin()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the catalog {}", p.display()))?;
+            Catalog::from_toml(&text).map_err(|e| {
+                let lines: Vec<String> = e
+                    .problems
+                    .iter()
+                    .map(|pr| format!("{}:{}: {}", p.display(), pr.line, pr.reason))
+                    .collect();
+                anyhow::anyhow!("the catalog is invalid:\n{}", lines.join("\n"))
+            })
+        }
+    }
+}
+
+/// Opens the store and keys as `serve` does.
+pub async fn open_app(global: &Global) -> anyhow::Result<App> {
+    let config = settings::resolve(global, None)?;
+    let catalog = load_catalog(config.catalog_path.as_deref())?;
+    App::open(config, catalog, Arc::new(SystemClock), Arc::new(OsEntropy))
+        .await
+        .context("opening the store")
+}
+
+/// Prints `value` as JSON, or `human` for a person.
+pub fn print(
+    json: bool,
+    value: &impl serde::Serialize,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        let text = human();
+        if !text.is_empty() {
+            println!("{}", text.trim_end());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! `scopegate serve`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use scopegate_server::clock::{OsEntropy, SystemClock};
+use scopegate_server::ops::bootstrap::{self, Bootstrap};
+use scopegate_server::{App, AppState};
+
+use super::load_catalog;
+use crate::settings::{self, Global, ServeArgs};
+
+pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = settings::resolve(global, Some(args))?;
+    let catalog = load_catalog(config.catalog_path.as_deref())?;
+    let tls = scopegate_server::tls::setup(
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+        &config.data_dir,
+    )?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    // With --listen …:0 the kernel picks the port; the public URL must name the real one.
+    if config.public_url == format!("https://{}", config.listen) {
+        config.public_url = format!("https://{local}");
+    }
+    let app = App::open(config, catalog, Arc::new(SystemClock), Arc::new(OsEntropy))
+        .await
+        .context("opening the store")?;
+    let boot = bootstrap::first_start(&app, args.demo)
+        .await
+        .map_err(|e| anyhow::anyhow!("first start: {}", e.public_message()))?;
+    announce(
+        &app,
+        &boot,
+        local,
+        &tls.cert_path,
+        tls.self_signed,
+        args.demo,
+    );
+    let state = AppState(Arc::new(app));
+    scopegate_server::serve::serve(
+        listener,
+        tls.config,
+        state,
+        scopegate_server::serve::shutdown_signal(),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn announce(
+    app: &App,
+    boot: &Bootstrap,
+    local: std::net::SocketAddr,
+    cert: &std::path::Path,
+    self_signed: bool,
+    demo: bool,
+) {
+    let base = &app.config.public_url;
+    println!(
+        "scopegate is serving https://{local} (public URL {base}, issuer {})",
+        app.config.issuer()
+    );
+    if self_signed {
+        println!("TLS certificate (self-signed): {}", cert.display());
+        println!(
+            "  try: curl --cacert {} https://{local}/healthz",
+            cert.display()
+        );
+    }
+    if let Some(pw) = &boot.admin_password {
+        println!(
+            "Created the platform admin {} with the one-time password: {pw}",
+            bootstrap::ADMIN_EMAIL
+        );
+        println!("  (shown once; it is stored only as an argon2id hash)");
+    }
+    if let Some(d) = &boot.demo {
+        println!("Demo data created:");
+        for (email, password) in &d.members {
+            println!("  member {email} / {password}");
+        }
+        println!("  organization urn:li:organization:{}", d.organization_id);
+        println!("  ad account urn:li:sponsoredAccount:{}", d.ad_account_id);
+        println!(
+            "  app client_id {} client_secret {}",
+            d.client_id, d.client_secret
+        );
+        println!("  (demo credentials are public: never use --demo for real users)");
+    } else if demo {
+        println!("--demo: the store already has data, so no demo data was created");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

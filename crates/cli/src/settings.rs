@@ -1,0 +1,125 @@
+//! Configuration: flags, then SCOPEGATE_* environment variables (clap reads both), then the
+//! optional TOML file, then defaults. docs/configuration.md lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use scopegate_server::{Compat, Config};
+use serde::Deserialize;
+
+/// Options every command accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// A TOML configuration file.
+    #[arg(long, env = "SCOPEGATE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data folder (SQLite database, TLS certificate, master secret).
+    #[arg(long, env = "SCOPEGATE_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "SCOPEGATE_DATABASE_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// A permission catalog file instead of the embedded LinkedIn catalog.
+    #[arg(long, env = "SCOPEGATE_CATALOG", global = true, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Print one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCOPEGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL (the issuer is this plus /oauth).
+    #[arg(long, env = "SCOPEGATE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain.
+    #[arg(long, env = "SCOPEGATE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "SCOPEGATE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Wire behaviour: standard (RFC / OIDC exactly) or linkedin (LinkedIn's quirks).
+    #[arg(long, env = "SCOPEGATE_COMPAT", value_name = "MODE", value_parser = parse_compat)]
+    pub compat: Option<Compat>,
+    /// On an empty store, create demo members, an organization, an ad account and an app.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+fn parse_compat(s: &str) -> Result<Compat, String> {
+    match s {
+        "standard" => Ok(Compat::Standard),
+        "linkedin" => Ok(Compat::Linkedin),
+        _ => Err(format!("compat must be standard or linkedin, not {s}")),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    compat: Option<Compat>,
+    secret_key: Option<String>,
+}
+
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+}
+
+/// Merges flags/environment over the file over the defaults.
+pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
+    let file = read_file(global.config.as_deref())?;
+    let data_dir = global
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("scopegate-data"));
+    let mut config = Config::with_defaults(data_dir);
+    if let Some(url) = global.database_url.clone().or(file.database_url) {
+        config.database_url = url;
+    }
+    if let Some(l) = serve.and_then(|s| s.listen).or(file.listen) {
+        config.listen = l;
+        config.public_url = format!("https://{l}");
+    }
+    if let Some(u) = serve.and_then(|s| s.public_url.clone()).or(file.public_url) {
+        let parsed = url::Url::parse(&u).with_context(|| format!("public URL {u}"))?;
+        if parsed.scheme() != "https" {
+            bail!("the public URL must be https (scopegate serves HTTPS only)");
+        }
+        config.public_url = u.trim_end_matches('/').to_string();
+    }
+    config.tls_cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
+    config.tls_key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
+    config.catalog_path = global.catalog.clone().or(file.catalog);
+    config.compat = serve
+        .and_then(|s| s.compat)
+        .or(file.compat)
+        .unwrap_or_default();
+    config.secret_key = std::env::var("SCOPEGATE_SECRET_KEY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(file.secret_key);
+    Ok(config)
+}

@@ -1,0 +1,8 @@
+//! scopegate's black-box tests: the real binary over HTTPS, the CLI on the same store.
+//! One test binary, so the whole suite shares one build.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod foundation;

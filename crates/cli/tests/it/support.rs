@@ -1,0 +1,259 @@
+//! Test harness: the real `scopegate` binary, started on port 0 over TLS with its own data
+//! folder, and an HTTPS client that trusts its self-signed certificate.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scopegate");
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let mut b = [0u8; 8];
+        getrandom::getrandom(&mut b).unwrap();
+        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let p = std::env::temp_dir().join(format!("scopegate-{tag}-{name}"));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PostgreSQL URL for tests, with a fresh schema, or a failure saying why there is none.
+pub fn postgres_url() -> String {
+    let url = std::env::var("SCOPEGATE_TEST_DATABASE_URL").unwrap_or_default();
+    assert!(
+        !url.is_empty(),
+        "SCOPEGATE_TEST_DATABASE_URL is not set: this test needs PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/test)"
+    );
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).unwrap();
+    let schema: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}schema=it_{schema}")
+}
+
+/// A running `scopegate serve`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data: TempDir,
+    pub database_url: String,
+    pub stdout: Vec<String>,
+    pub client: reqwest::Client,
+    pub cert_pem: Vec<u8>,
+}
+
+impl Server {
+    /// `scopegate serve --demo` on SQLite.
+    pub async fn demo() -> Server {
+        Server::start(&["--demo"], None).await
+    }
+
+    /// Starts the server with extra `serve` flags, on SQLite unless a database URL is given.
+    pub async fn start(extra: &[&str], database_url: Option<String>) -> Server {
+        let data = TempDir::new("it");
+        let database_url = database_url
+            .unwrap_or_else(|| format!("sqlite://{}/scopegate.db", data.path().display()));
+        Server::start_in(data, database_url, extra).await
+    }
+
+    /// Starts the server on an existing data folder (for restarts).
+    pub async fn start_in(data: TempDir, database_url: String, extra: &[&str]) -> Server {
+        let log = std::fs::File::create(data.path().join("server.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--database-url")
+            .arg(&database_url)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .env("SCOPEGATE_LOG", "info")
+            .env_remove("SCOPEGATE_SECRET_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("scopegate starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| {
+                    let log =
+                        std::fs::read_to_string(data.path().join("server.log")).unwrap_or_default();
+                    panic!("scopegate did not start; stdout: {lines:?}; log: {log}")
+                });
+            lines.push(line.clone());
+            if let Some(rest) = line.strip_prefix("scopegate is serving ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // The rest of the start-up message (demo data, admin password) follows at once.
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            lines.push(line);
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let cert_pem = std::fs::read(data.path().join("tls-cert.pem")).unwrap();
+        let client = client(&cert_pem, true);
+        Server {
+            child,
+            base,
+            data,
+            database_url,
+            stdout: lines,
+            client,
+            cert_pem,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.data.path().join("tls-cert.pem")
+    }
+
+    /// A client that does not follow redirects and keeps cookies (a browser-like session).
+    pub fn session(&self) -> reqwest::Client {
+        client(&self.cert_pem, false)
+    }
+
+    /// Runs a CLI command on the same store.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, "")
+    }
+
+    /// Runs a CLI command on the same store with standard input.
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("--database-url")
+            .arg(&self.database_url)
+            .args(args)
+            .env_remove("SCOPEGATE_SECRET_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a CLI command with --json and parses its output; panics if it failed.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Kills the server (like a crash) and hands back its data folder and database URL.
+    pub fn stop(mut self) -> (TempDir, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data = std::mem::replace(&mut self.data, TempDir(PathBuf::new()));
+        (data, std::mem::take(&mut self.database_url))
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("scopegate did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS client trusting only the given certificate.
+pub fn client(cert_pem: &[u8], follow_redirects: bool) -> reqwest::Client {
+    let cert = reqwest::Certificate::from_pem(cert_pem).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .cookie_store(true)
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(5)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The value after `prefix` on the first stdout line that has it.
+pub fn line_value(lines: &[String], prefix: &str) -> Option<String> {
+    lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(prefix).map(|s| s.trim().to_string()))
+}

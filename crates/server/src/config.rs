@@ -1,0 +1,54 @@
+//! The server's resolved configuration (flags, environment and file are merged by the binary).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which wire behaviour to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// RFC 6749 / OpenID Connect Core exactly.
+    #[default]
+    Standard,
+    /// LinkedIn's observed quirks (comma-separated scope, 30-minute codes, …).
+    Linkedin,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// The public base URL, e.g. `https://127.0.0.1:8443`; the issuer is this plus `/oauth`.
+    pub public_url: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub catalog_path: Option<PathBuf>,
+    pub compat: Compat,
+    /// The master secret (32 bytes) that keys token hashes; from the environment or the data folder.
+    pub secret_key: Option<String>,
+}
+
+impl Config {
+    /// The defaults: 127.0.0.1:8443, ./scopegate-data, SQLite in the data folder.
+    pub fn with_defaults(data_dir: PathBuf) -> Config {
+        let listen: SocketAddr = ([127, 0, 0, 1], 8443).into();
+        Config {
+            database_url: format!("sqlite://{}", data_dir.join("scopegate.db").display()),
+            public_url: format!("https://{listen}"),
+            listen,
+            data_dir,
+            tls_cert: None,
+            tls_key: None,
+            catalog_path: None,
+            compat: Compat::Standard,
+            secret_key: None,
+        }
+    }
+
+    /// The OAuth issuer: the public base URL + `/oauth`, as LinkedIn's live issuer is.
+    pub fn issuer(&self) -> String {
+        format!("{}/oauth", self.public_url.trim_end_matches('/'))
+    }
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics, kept as atomics: no registry crate for a handful of counters.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters exported at `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub responses_2xx: AtomicU64,
+    pub responses_3xx: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+    pub tokens_issued: AtomicU64,
+    pub codes_issued: AtomicU64,
+    pub token_requests_refused: AtomicU64,
+    pub introspections: AtomicU64,
+    pub revocations: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one response by its status class.
+    pub fn count_status(&self, status: u16) {
+        let c = match status {
+            200..=299 => &self.responses_2xx,
+            300..=399 => &self.responses_3xx,
+            400..=499 => &self.responses_4xx,
+            _ => &self.responses_5xx,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        };
+        counter(
+            &mut out,
+            "scopegate_http_requests_total",
+            "HTTP requests received.",
+            &self.requests,
+        );
+        let _ = writeln!(out, "# HELP scopegate_http_responses_total HTTP responses by status class.\n# TYPE scopegate_http_responses_total counter");
+        for (class, v) in [
+            ("2xx", &self.responses_2xx),
+            ("3xx", &self.responses_3xx),
+            ("4xx", &self.responses_4xx),
+            ("5xx", &self.responses_5xx),
+        ] {
+            let _ = writeln!(
+                out,
+                "scopegate_http_responses_total{{class=\"{class}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "scopegate_tls_handshake_failures_total",
+            "TLS handshakes that failed (plain HTTP, old TLS versions, probes).",
+            &self.tls_handshake_failures,
+        );
+        counter(
+            &mut out,
+            "scopegate_tokens_issued_total",
+            "Access and refresh tokens issued.",
+            &self.tokens_issued,
+        );
+        counter(
+            &mut out,
+            "scopegate_authorization_codes_issued_total",
+            "Authorization codes issued.",
+            &self.codes_issued,
+        );
+        counter(
+            &mut out,
+            "scopegate_token_requests_refused_total",
+            "Token endpoint requests refused.",
+            &self.token_requests_refused,
+        );
+        counter(
+            &mut out,
+            "scopegate_introspections_total",
+            "Token introspection requests.",
+            &self.introspections,
+        );
+        counter(
+            &mut out,
+            "scopegate_revocations_total",
+            "Token revocation requests.",
+            &self.revocations,
+        );
+        out
+    }
+}

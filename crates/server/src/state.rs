@@ -1,0 +1,137 @@
+//! The one value every handler and command works through.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use scopegate_core::{Catalog, Entropy, HashKey};
+use scopegate_store::Store;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Keys derived from the deployment's master secret.
+pub struct Keys {
+    /// Keys the hashes of tokens, codes, client secrets, sessions and API keys.
+    pub token_hash: HashKey,
+    /// Keys pairwise subject identifiers (OIDC `sub` per app).
+    pub pairwise: HashKey,
+    /// Encrypts private signing keys at rest.
+    pub key_encryption: HashKey,
+}
+
+impl Keys {
+    fn derive(master: &[u8]) -> Keys {
+        Keys {
+            token_hash: HashKey::derive(master, "scopegate token hash v1"),
+            pairwise: HashKey::derive(master, "scopegate pairwise subject v1"),
+            key_encryption: HashKey::derive(master, "scopegate key encryption v1"),
+        }
+    }
+}
+
+/// Config, store, catalog, keys, clock, randomness and metrics.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub metrics: Metrics,
+}
+
+/// A cheap handle on [`App`], the axum state.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// A start-up failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Store(#[from] scopegate_store::StoreError),
+    #[error("{0}")]
+    Secret(String),
+}
+
+impl App {
+    /// Opens the store and loads the master secret. Used by `serve` and by every CLI command, so
+    /// both work on the same store with the same keys.
+    pub async fn open(
+        config: Config,
+        catalog: Catalog,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<App, StartError> {
+        let master = master_secret(&config, entropy.as_ref())?;
+        let store = Store::open(&config.database_url).await?;
+        Ok(App {
+            keys: Keys::derive(&master),
+            config,
+            store,
+            catalog: Arc::new(catalog),
+            clock,
+            entropy,
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Now, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// The master secret: from configuration (SCOPEGATE_SECRET_KEY), else `secret.key` in the data
+/// folder, created on first start. Every node of a deployment must use the same one.
+fn master_secret(config: &Config, entropy: &dyn Entropy) -> Result<Vec<u8>, StartError> {
+    let decode = |s: &str| {
+        URL_SAFE_NO_PAD
+            .decode(s.trim().trim_end_matches('='))
+            .ok()
+            .filter(|b| b.len() >= 32)
+    };
+    if let Some(s) = &config.secret_key {
+        return decode(s).ok_or_else(|| {
+            StartError::Secret(
+                "SCOPEGATE_SECRET_KEY must be at least 32 bytes, base64url-encoded".into(),
+            )
+        });
+    }
+    let path = config.data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => decode(&s).ok_or_else(|| {
+            StartError::Secret(format!(
+                "{} does not hold a base64url key of 32 bytes or more",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(&path, entropy),
+        Err(e) => Err(StartError::Secret(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn create_secret(path: &Path, entropy: &dyn Entropy) -> Result<Vec<u8>, StartError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StartError::Secret(format!("{}: {e}", dir.display())))?;
+    }
+    let mut key = [0u8; 32];
+    entropy.fill(&mut key);
+    crate::tls::write_private(path, URL_SAFE_NO_PAD.encode(key).as_bytes())
+        .map_err(|e| StartError::Secret(e.to_string()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "created a new master secret in the data folder; set SCOPEGATE_SECRET_KEY to keep it elsewhere (several nodes must share it)"
+    );
+    Ok(key.to_vec())
+}
