@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod model;
+pub mod oauth;
 pub mod portal;
 pub mod redirect;
 pub mod scope;

@@ -201,3 +201,108 @@ pub struct AccessRequest {
     pub decided_by: Option<String>,
     pub decided_at: Option<UnixTime>,
 }
+
+/// What a member consented to for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub id: i64,
+    pub client_id: String,
+    pub member_id: String,
+    /// Comma-separated scope names.
+    pub scopes: String,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// Access or refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A stored token (its hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub hash: String,
+    pub kind: TokenKind,
+    pub client_id: String,
+    /// The grant of a 3-legged token; none for 2-legged tokens.
+    pub grant_id: Option<i64>,
+    pub member_id: Option<String>,
+    /// Comma-separated scope names.
+    pub scopes: String,
+    pub created_at: UnixTime,
+    /// When the member authorized the grant (LinkedIn's `authorized_at`).
+    pub authorized_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    /// For access tokens issued by a refresh: the refresh token's hash.
+    pub refresh_hash: Option<String>,
+    /// The authorization code every token of this lineage descends from.
+    pub code_hash: Option<String>,
+    /// For rotated refresh tokens: when they were rotated.
+    pub rotated_at: Option<UnixTime>,
+    pub nonce: Option<String>,
+}
+
+/// Where a token stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl TokenRecord {
+    /// Revoked wins over expired: a revoked token says so even after its expiry.
+    pub fn state(&self, now: UnixTime) -> TokenState {
+        if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if now >= self.expires_at {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+}
+
+/// A stored authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub hash: String,
+    pub client_id: String,
+    pub grant_id: i64,
+    pub member_id: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub consumed_at: Option<UnixTime>,
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub hash: String,
+    pub member_id: String,
+    /// The per-session CSRF token every form carries.
+    pub csrf: String,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}

@@ -14,6 +14,7 @@ pub mod apps;
 pub mod audit;
 pub mod members;
 pub mod settings;
+pub mod tokens;
 
 use std::sync::Arc;
 

@@ -7,8 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 use scopegate_core::catalog::ResourceType;
+use scopegate_core::model::{App, CodeRecord, TokenKind, TokenRecord};
 use scopegate_core::model::{NewMember, RoleAssignment};
-use scopegate_store::{audit, members, params, settings, Dialect, Store, StoreError};
+use scopegate_core::SecretHash;
+use scopegate_store::tokens::{self, Redeem};
+use scopegate_store::{apps, audit, members, params, settings, Dialect, Store, StoreError};
 
 struct TestDb {
     store: Store,
@@ -111,6 +114,11 @@ both_backends!(
     concurrent_writes_are_all_committed,
     a_failed_write_changes_nothing_and_spares_its_neighbours,
     audit_events_are_listed_newest_first,
+    a_code_is_redeemed_exactly_once_under_concurrency,
+    consent_with_new_scopes_revokes_earlier_tokens,
+    revoking_a_refresh_token_revokes_its_access_tokens,
+    expired_rows_are_purged_in_batches,
+    secrets_are_capped_at_two,
 );
 
 fn new_member(email: &str) -> NewMember {
@@ -320,4 +328,291 @@ async fn audit_events_are_listed_newest_first(store: &Store) {
         .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].action, "app.delete");
+}
+
+async fn app_and_member(store: &Store) {
+    store
+        .write(|c| {
+            members::create(c, "m1", &new_member("a@example.com"), 1)?;
+            let a = App {
+                client_id: "app1".into(),
+                name: "App".into(),
+                owner_id: "m1".into(),
+                organization_id: None,
+                privacy_policy_url: String::new(),
+                logo_url: String::new(),
+                client_credentials: false,
+                refresh_tokens: false,
+                native_pkce: false,
+                default_scopes: String::new(),
+                extension_until: None,
+                created_at: 1,
+            };
+            apps::create(
+                c,
+                &a,
+                &SecretHash::from_stored("h1".into()),
+                "…h1",
+                &["https://x.example/cb".into()],
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
+    TokenRecord {
+        hash: hash.into(),
+        kind: TokenKind::Access,
+        client_id: "app1".into(),
+        grant_id: grant,
+        member_id: grant.map(|_| "m1".into()),
+        scopes: "openid".into(),
+        created_at: 10,
+        authorized_at: 10,
+        expires_at: 1000,
+        revoked_at: None,
+        refresh_hash: None,
+        code_hash: None,
+        rotated_at: None,
+        nonce: None,
+    }
+}
+
+async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
+    app_and_member(store).await;
+    let g = store
+        .write(|c| tokens::consent(c, "app1", "m1", "openid", 5))
+        .await
+        .unwrap();
+    let code = CodeRecord {
+        hash: "code1".into(),
+        client_id: "app1".into(),
+        grant_id: g.id,
+        member_id: "m1".into(),
+        redirect_uri: "https://x.example/cb".into(),
+        scopes: "openid".into(),
+        code_challenge: None,
+        nonce: None,
+        auth_time: 5,
+        created_at: 5,
+        expires_at: 600,
+        consumed_at: None,
+    };
+    store
+        .write(move |c| tokens::insert_code(c, &code))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(|c| tokens::redeem_code(c, "code1", 7)).await
+        }));
+    }
+    let mut fresh = 0;
+    let mut replayed = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            Redeem::Fresh(_) => fresh += 1,
+            Redeem::Replayed(_) => replayed += 1,
+            Redeem::Unknown => panic!("the code vanished"),
+        }
+    }
+    assert_eq!((fresh, replayed), (1, 49));
+    assert!(matches!(
+        store
+            .write(|c| tokens::redeem_code(c, "nope", 7))
+            .await
+            .unwrap(),
+        Redeem::Unknown
+    ));
+}
+
+async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
+    app_and_member(store).await;
+    let g = store
+        .write(|c| tokens::consent(c, "app1", "m1", "openid", 5))
+        .await
+        .unwrap();
+    let t = access("t1", Some(g.id));
+    store.write(move |c| tokens::insert(c, &t)).await.unwrap();
+    let gid = g.id;
+    assert!(store
+        .read(move |c| tokens::grant_has_live_access_token(c, gid, 20))
+        .await
+        .unwrap());
+    // The same scopes again keep the token.
+    let same = store
+        .write(|c| tokens::consent(c, "app1", "m1", "openid", 6))
+        .await
+        .unwrap();
+    assert_eq!(same.id, g.id);
+    assert!(store
+        .read(|c| tokens::get(c, "t1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
+    // Different scopes revoke it.
+    store
+        .write(|c| tokens::consent(c, "app1", "m1", "openid,profile", 7))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .read(|c| tokens::get(c, "t1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(7)
+    );
+    assert!(!store
+        .read(move |c| tokens::grant_has_live_access_token(c, gid, 20))
+        .await
+        .unwrap());
+    // Revoking the grant ends it.
+    assert!(store
+        .write(|c| tokens::revoke_grant(c, "app1", "m1", 8))
+        .await
+        .unwrap());
+    assert!(store
+        .read(|c| tokens::live_grant(c, "app1", "m1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .read(|c| tokens::grants_of_member(c, "m1"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
+    app_and_member(store).await;
+    let mut r = access("r1", None);
+    r.kind = TokenKind::Refresh;
+    let mut a = access("a1", None);
+    a.refresh_hash = Some("r1".into());
+    let other = access("a2", None);
+    store
+        .write(move |c| {
+            tokens::insert(c, &r)?;
+            tokens::insert(c, &a)?;
+            tokens::insert(c, &other)
+        })
+        .await
+        .unwrap();
+    store.write(|c| tokens::revoke(c, "r1", 50)).await.unwrap();
+    assert_eq!(
+        store
+            .read(|c| tokens::get(c, "a1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(50)
+    );
+    assert_eq!(
+        store
+            .read(|c| tokens::get(c, "a2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    assert!(store
+        .write(|c| tokens::mark_rotated(c, "a2", 51))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|c| tokens::mark_rotated(c, "a2", 52))
+        .await
+        .unwrap());
+}
+
+async fn expired_rows_are_purged_in_batches(store: &Store) {
+    app_and_member(store).await;
+    store
+        .write(|c| {
+            for i in 0..25 {
+                let mut t = access(&format!("e{i}"), None);
+                t.expires_at = 100 + i;
+                tokens::insert(c, &t)?;
+            }
+            let mut live = access("live", None);
+            live.expires_at = 10_000;
+            tokens::insert(c, &live)
+        })
+        .await
+        .unwrap();
+    let first = store
+        .write(|c| tokens::purge_expired(c, 200, 10))
+        .await
+        .unwrap();
+    assert_eq!(first, 10);
+    let mut total = first;
+    loop {
+        let n = store
+            .write(|c| tokens::purge_expired(c, 200, 10))
+            .await
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 25);
+    assert!(store
+        .read(|c| tokens::get(c, "live"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn secrets_are_capped_at_two(store: &Store) {
+    app_and_member(store).await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(move |c| {
+                apps::add_secret(
+                    c,
+                    "app1",
+                    &SecretHash::from_stored(format!("h{i}x")),
+                    "…",
+                    2,
+                )
+            })
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    assert_eq!(
+        ok, 1,
+        "exactly one rotation may succeed next to the first secret"
+    );
+    let secrets = store.read(|c| apps::secrets(c, "app1")).await.unwrap();
+    assert_eq!(secrets.len(), 2);
+    let first = secrets[0].id;
+    store
+        .write(move |c| apps::delete_secret(c, "app1", first))
+        .await
+        .unwrap();
+    let last = store.read(|c| apps::secrets(c, "app1")).await.unwrap()[0].id;
+    assert!(matches!(
+        store
+            .write(move |c| apps::delete_secret(c, "app1", last))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 }
