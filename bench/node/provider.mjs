@@ -12,6 +12,8 @@
 //
 // On success it prints exactly one line to stdout:
 //   oidc-provider is serving https://127.0.0.1:PORT
+// GET /healthz is answered by plain node (no koa, no oidc-provider): the
+// ceiling of the HTTPS stack the provider runs on.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -96,7 +98,16 @@ server.listen(port, host, () => {
     serverErrors += 1;
     if (serverErrors <= 5) console.error('oidc-provider server_error:', err);
   });
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    // The node/TLS ceiling: answered before koa and oidc-provider see it.
+    if (req.url === '/healthz' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+      res.end('ok');
+      return;
+    }
+    callback(req, res);
+  });
   console.log(`oidc-provider is serving ${issuer}`);
 });
 

@@ -4,7 +4,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 
 use crate::state::AppState;
@@ -16,6 +16,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/oauth/v2/accessToken", any(crate::oauth::token::token))
+        .route("/oauth/v2/introspectToken", any(crate::oauth::introspect::introspect))
+        .route("/oauth/v2/revoke", any(crate::oauth::introspect::revoke))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

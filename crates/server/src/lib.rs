@@ -12,4 +12,8 @@ pub mod tls;
 pub use config::{Compat, Config};
 pub use state::{App, AppState};
 pub mod error;
+pub mod form;
+pub mod oauth;
+pub mod oidc;
 pub mod ops;
+pub mod wire;

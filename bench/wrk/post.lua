@@ -1,0 +1,82 @@
+-- wrk script used for every bench/run measurement (GET and POST alike, so
+-- the per-response Lua cost on the load generator is the same everywhere).
+--
+-- Environment:
+--   BENCH_METHOD        GET or POST (default POST)
+--   BENCH_BODY_FILE     file holding the request body (trailing newlines are stripped)
+--   BENCH_BODY          the body itself, used when BENCH_BODY_FILE is unset
+--   BENCH_CONTENT_TYPE  default application/x-www-form-urlencoded (POST only)
+--
+-- Counts every response whose status is not 2xx, in each wrk thread, and at
+-- the end prints one machine-readable line:
+--   BENCHJSON {"requests":..,"rps":..,"p50_us":..,"p99_us":..,"non2xx":..,...}
+
+local method = os.getenv("BENCH_METHOD") or "POST"
+local body_file = os.getenv("BENCH_BODY_FILE")
+local body = os.getenv("BENCH_BODY")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  body = f:read("*a")
+  f:close()
+end
+if body then
+  body = string.gsub(body, "[\r\n]+$", "")
+end
+
+wrk.method = method
+if method ~= "GET" and method ~= "HEAD" then
+  wrk.body = body or ""
+  wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/x-www-form-urlencoded"
+end
+
+-- Main-state bookkeeping: the thread objects, so done() can read their counters.
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+-- Per-thread globals (read back with thread:get in done()).
+non2xx = 0
+first_bad_status = 0
+first_bad_body = ""
+
+function response(status, headers, resp_body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_bad_status == 0 then
+      first_bad_status = status
+      first_bad_body = string.sub(resp_body or "", 1, 300)
+    end
+  end
+end
+
+local function json_str(s)
+  s = string.gsub(s or "", '[%c"\\]', " ")
+  return '"' .. s .. '"'
+end
+
+function done(summary, latency, requests)
+  local bad, bad_status, bad_body = 0, 0, ""
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("non2xx") or 0)
+    local s = t:get("first_bad_status") or 0
+    if bad_status == 0 and s ~= 0 then
+      bad_status = s
+      bad_body = t:get("first_bad_body") or ""
+    end
+  end
+  local secs = summary.duration / 1e6
+  local rps = 0
+  if secs > 0 then rps = summary.requests / secs end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"rps":%.2f,' ..
+    '"mean_us":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"non2xx":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"first_bad_status":%d,"first_bad_body":%s}\n',
+    summary.requests, summary.duration, summary.bytes, rps,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    bad, e.connect, e.read, e.write, e.status, e.timeout,
+    bad_status, json_str(bad_body)))
+end

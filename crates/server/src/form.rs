@@ -1,0 +1,105 @@
+//! A strict `application/x-www-form-urlencoded` parser for untrusted input.
+//!
+//! Stricter than the usual lossy ones on purpose: RFC 6749 3.1 says parameters MUST NOT repeat,
+//! and an auth server should refuse invalid UTF-8, NUL and CR/LF rather than guess.
+
+use std::collections::BTreeMap;
+
+/// Why a form or query string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("parameter \"{0}\" is included more than once")]
+    Duplicate(String),
+    #[error("the request is not valid UTF-8 after percent-decoding")]
+    Utf8,
+    #[error("parameter \"{0}\" contains a control character")]
+    Control(String),
+    #[error("the request has too many parameters")]
+    TooMany,
+}
+
+/// Parsed parameters. Empty values count as absent (RFC 6749 3.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(BTreeMap<String, String>);
+
+const MAX_PARAMS: usize = 64;
+
+fn decode(raw: &str) -> Result<String, FormError> {
+    let plus = raw.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus).collect();
+    String::from_utf8(bytes).map_err(|_| FormError::Utf8)
+}
+
+impl Params {
+    /// Parses `a=1&b=2`.
+    pub fn parse(input: &str) -> Result<Params, FormError> {
+        Params::default().merge(input)
+    }
+
+    /// Adds the parameters of another string, refusing any name seen before.
+    pub fn merge(mut self, input: &str) -> Result<Params, FormError> {
+        for pair in input.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = decode(k)?;
+            let v = decode(v)?;
+            if k.chars().chain(v.chars()).any(|c| c.is_control() && c != '\t') {
+                return Err(FormError::Control(k.chars().take(40).collect()));
+            }
+            if v.is_empty() {
+                if self.0.contains_key(&k) {
+                    return Err(FormError::Duplicate(k));
+                }
+                continue;
+            }
+            if self.0.insert(k.clone(), v).is_some() {
+                return Err(FormError::Duplicate(k));
+            }
+            if self.0.len() > MAX_PARAMS {
+                return Err(FormError::TooMany);
+            }
+        }
+        Ok(self)
+    }
+
+    /// A parameter's value, if present and non-empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// True when the parameter is present.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Every parameter.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_and_percent() {
+        let p = Params::parse("scope=r_ads+w_member_social&redirect_uri=https%3A%2F%2Fx%2Fcb").unwrap();
+        assert_eq!(p.get("scope"), Some("r_ads w_member_social"));
+        assert_eq!(p.get("redirect_uri"), Some("https://x/cb"));
+    }
+
+    #[test]
+    fn refuses_duplicates_bad_utf8_and_controls() {
+        assert_eq!(Params::parse("a=1&a=2"), Err(FormError::Duplicate("a".into())));
+        assert_eq!(Params::parse("a=%FF"), Err(FormError::Utf8));
+        assert!(matches!(Params::parse("a=x%00y"), Err(FormError::Control(_))));
+        assert!(matches!(Params::parse("a=x%0D%0Ay"), Err(FormError::Control(_))));
+    }
+
+    #[test]
+    fn empty_values_count_as_absent() {
+        let p = Params::parse("state=&code=abc").unwrap();
+        assert_eq!(p.get("state"), None);
+        assert_eq!(p.get("code"), Some("abc"));
+    }
+}

@@ -1,0 +1,1 @@
+//! GET /oauth/v2/authorization (and the native PKCE variant): sign-in, consent, code.

@@ -1,0 +1,115 @@
+//! Client authentication at the token, introspection and revocation endpoints.
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use scopegate_core::model::App as AppRecord;
+use scopegate_store::apps;
+
+use crate::form::Params;
+use crate::state::App;
+use crate::wire::OAuthError;
+
+/// The credentials a request presented.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    pub client_id: String,
+    pub secret: Option<String>,
+    /// True when they came in an Authorization: Basic header.
+    pub basic: bool,
+}
+
+/// An authenticated client and the programs approved for it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub app: AppRecord,
+    pub approved: Vec<String>,
+    /// True for a public (native PKCE) client that presented no secret.
+    pub public: bool,
+    pub basic: bool,
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(OAuthError::invalid_request("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_request("only the Basic scheme authenticates clients here"));
+    }
+    let bad = || OAuthError::invalid_request("malformed Basic credentials");
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 2.3.1: both halves are form-urlencoded before base64.
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let plus = s.replace('+', " ");
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus).collect();
+        String::from_utf8(bytes).map_err(|_| bad())
+    };
+    let (id, secret) = (unescape(id)?, unescape(secret)?);
+    if id.is_empty() || id.chars().chain(secret.chars()).any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(Some((id, secret)))
+}
+
+/// Reads the client's credentials from Basic or the body; both at once is refused (RFC 6749 2.3).
+pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Presented>, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let body_secret = form.get("client_secret");
+    match basic {
+        Some((id, secret)) => {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request("the client authenticated twice (Basic and client_secret); use one method"));
+            }
+            if form.get("client_id").is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+            }
+            Ok(Some(Presented { client_id: id, secret: Some(secret), basic: true }))
+        }
+        None => Ok(form.get("client_id").map(|id| Presented {
+            client_id: id.to_string(),
+            secret: body_secret.map(str::to_string),
+            basic: false,
+        })),
+    }
+}
+
+/// Authenticates a client. An unknown client and a wrong secret get the same answer, after the
+/// same work (one store read and one keyed hash), so neither reveals which it was.
+pub async fn authenticate(state: &App, p: &Presented, allow_public: bool) -> Result<Client, OAuthError> {
+    let hash = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s));
+    let id = p.client_id.clone();
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(app) = apps::get(c, &id)? else {
+                return Ok(None);
+            };
+            let ok = match &hash {
+                Some(h) => apps::secret_matches(c, &id, h)?,
+                None => false,
+            };
+            let approved = apps::approved_programs(c, &id)?;
+            Ok(Some((app, ok, approved)))
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "client authentication: store failed");
+            OAuthError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+        })?;
+    match found {
+        Some((app, true, approved)) => Ok(Client { app, approved, public: false, basic: p.basic }),
+        // A native PKCE app may omit the secret; PKCE then proves possession of the code.
+        Some((app, false, approved)) if p.secret.is_none() && allow_public && app.native_pkce => {
+            Ok(Client { app, approved, public: true, basic: p.basic })
+        }
+        // Without a secret the answer is the same whether or not the client exists.
+        _ if p.secret.is_none() => Err(OAuthError::missing("client_secret")),
+        _ => Err(OAuthError::invalid_client(p.basic)),
+    }
+}

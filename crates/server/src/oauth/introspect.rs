@@ -1,0 +1,117 @@
+//! POST /oauth/v2/introspectToken (LinkedIn's fields plus RFC 7662's) and POST /oauth/v2/revoke
+//! (RFC 7009).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use scopegate_core::model::{TokenKind, TokenRecord, TokenState};
+use scopegate_core::ScopeSet;
+use scopegate_store::tokens;
+use serde_json::json;
+
+use super::client::{self, Client};
+use super::form_request;
+use super::token::narrowed;
+use crate::state::AppState;
+use crate::wire::{no_store, OAuthError};
+
+async fn caller(state: &AppState, headers: &HeaderMap, form: &crate::form::Params) -> Result<Client, OAuthError> {
+    let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
+    if p.secret.is_none() {
+        return Err(OAuthError::missing("client_secret"));
+    }
+    client::authenticate(state, &p, false).await
+}
+
+async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenRecord>, OAuthError> {
+    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
+    state.store.read(move |c| tokens::get(c, &hash)).await.map_err(|e| {
+        tracing::error!(error = %e, "introspection: store failed");
+        OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+    })
+}
+
+/// The introspection endpoint. An app may introspect only its own tokens; anything else is
+/// exactly `{"active": false}` (RFC 7662 2.2).
+pub async fn introspect(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    state.metrics.introspections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match introspect_inner(&state, &method, &uri, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn introspect_inner(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+    let form = form_request(method, uri, headers, body)?;
+    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let client = caller(state, headers, &form).await?;
+    let Some(t) = lookup(state, &token).await?.filter(|t| t.client_id == client.app.client_id) else {
+        return Ok(no_store(StatusCode::OK, json!({"active": false})));
+    };
+    let now = state.now();
+    let token_state = t.state(now);
+    let scopes = narrowed(state, &client.approved, &ScopeSet::parse(&t.scopes).unwrap_or_default());
+    let mut body = json!({
+        "active": token_state == TokenState::Active,
+        "status": token_state,
+        "client_id": t.client_id,
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "authorized_at": t.authorized_at,
+        "auth_type": if t.grant_id.is_some() { "3L" } else { "2L" },
+        "scope": scopes.to_comma_separated(),
+    });
+    if token_state == TokenState::Active {
+        body["exp"] = json!(t.expires_at);
+        body["iat"] = json!(t.created_at);
+        body["iss"] = json!(state.config.issuer());
+        body["token_type"] = json!(match t.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        });
+        if let Some(m) = &t.member_id {
+            body["sub"] = json!(crate::oidc::pairwise_sub(state, &t.client_id, m));
+        }
+    }
+    Ok(no_store(StatusCode::OK, body))
+}
+
+/// The revocation endpoint: 200 whatever the token's state (RFC 7009 2.2).
+pub async fn revoke(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    state.metrics.revocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match revoke_inner(&state, &method, &uri, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn revoke_inner(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+    let form = form_request(method, uri, headers, body)?;
+    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let client = caller(state, headers, &form).await?;
+    // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched.
+    if let Some(t) = lookup(state, &token).await? {
+        if t.client_id != client.app.client_id {
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", "the token was not issued to this client"));
+        }
+        let now = state.now();
+        state
+            .store
+            .write(move |c| {
+                tokens::revoke(c, &t.hash, now)?;
+                // RFC 7009 2.1: revoking a refresh token also invalidates the access tokens
+                // of the same grant.
+                if let (TokenKind::Refresh, Some(g)) = (t.kind, t.grant_id) {
+                    tokens::revoke_grant_tokens_of_kind(c, g, TokenKind::Access, now)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "revocation: store failed");
+                OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the token could not be revoked right now; try again")
+            })?;
+    }
+    Ok(no_store(StatusCode::OK, json!({})))
+}
