@@ -42,7 +42,10 @@ impl Params {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let k = decode(k)?;
             let v = decode(v)?;
-            if k.chars().chain(v.chars()).any(|c| c.is_control() && c != '\t') {
+            if k.chars()
+                .chain(v.chars())
+                .any(|c| c.is_control() && c != '\t')
+            {
                 return Err(FormError::Control(k.chars().take(40).collect()));
             }
             if v.is_empty() {
@@ -83,17 +86,27 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent() {
-        let p = Params::parse("scope=r_ads+w_member_social&redirect_uri=https%3A%2F%2Fx%2Fcb").unwrap();
+        let p =
+            Params::parse("scope=r_ads+w_member_social&redirect_uri=https%3A%2F%2Fx%2Fcb").unwrap();
         assert_eq!(p.get("scope"), Some("r_ads w_member_social"));
         assert_eq!(p.get("redirect_uri"), Some("https://x/cb"));
     }
 
     #[test]
     fn refuses_duplicates_bad_utf8_and_controls() {
-        assert_eq!(Params::parse("a=1&a=2"), Err(FormError::Duplicate("a".into())));
+        assert_eq!(
+            Params::parse("a=1&a=2"),
+            Err(FormError::Duplicate("a".into()))
+        );
         assert_eq!(Params::parse("a=%FF"), Err(FormError::Utf8));
-        assert!(matches!(Params::parse("a=x%00y"), Err(FormError::Control(_))));
-        assert!(matches!(Params::parse("a=x%0D%0Ay"), Err(FormError::Control(_))));
+        assert!(matches!(
+            Params::parse("a=x%00y"),
+            Err(FormError::Control(_))
+        ));
+        assert!(matches!(
+            Params::parse("a=x%0D%0Ay"),
+            Err(FormError::Control(_))
+        ));
     }
 
     #[test]

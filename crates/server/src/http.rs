@@ -17,8 +17,25 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/oauth/v2/accessToken", any(crate::oauth::token::token))
-        .route("/oauth/v2/introspectToken", any(crate::oauth::introspect::introspect))
+        .route(
+            "/oauth/v2/introspectToken",
+            any(crate::oauth::introspect::introspect),
+        )
         .route("/oauth/v2/revoke", any(crate::oauth::introspect::revoke))
+        .route(
+            "/oauth/v2/authorization",
+            get(crate::oauth::authorize::authorize).post(crate::oauth::authorize::authorize),
+        )
+        .route(
+            "/oauth/native-pkce/authorization",
+            get(crate::oauth::authorize::authorize_native)
+                .post(crate::oauth::authorize::authorize_native),
+        )
+        .route(
+            "/oauth/v2/authorization/consent",
+            axum::routing::post(crate::oauth::authorize::consent),
+        )
+        .merge(crate::web::routes())
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

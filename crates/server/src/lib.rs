@@ -16,4 +16,6 @@ pub mod form;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;
+pub mod peer;
+pub mod web;
 pub mod wire;

@@ -9,7 +9,10 @@ use crate::state::App;
 /// The member's subject identifier for one app: pairwise, stable across sign-ins, and different
 /// for every app, so two apps cannot join their users by `sub`.
 pub fn pairwise_sub(state: &App, client_id: &str, member_id: &str) -> String {
-    let h = state.keys.pairwise.hash_str(&format!("{client_id}\u{0}{member_id}"));
+    let h = state
+        .keys
+        .pairwise
+        .hash_str(&format!("{client_id}\u{0}{member_id}"));
     let bytes = URL_SAFE_NO_PAD.decode(h.as_str()).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(&bytes[..bytes.len().min(9)])
 }

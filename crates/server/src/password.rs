@@ -27,6 +27,11 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A hash that verifies nothing, used to spend the same time when a member does not exist.
-pub const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2NvcGVnYXRlZHVtbXk$6Zpk1Gq3qIqk2mV0b0rQ0e8m3QG8y0N8xGf0mJjQm1c";
+/// A real argon2id hash of an unguessable value, verified against when a member does not exist
+/// so that sign-in takes the same time either way.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash(&crate::clock::OsEntropy, "scopegate: no such member").unwrap_or_default()
+    })
+}

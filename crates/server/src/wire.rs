@@ -39,7 +39,11 @@ impl OAuthError {
     pub fn invalid_client(basic: bool) -> Self {
         OAuthError {
             basic_challenge: true,
-            ..OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+            ..OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Client authentication failed",
+            )
         }
         .with_basic(basic)
     }
@@ -92,11 +96,23 @@ pub struct ApiError {
 impl ApiError {
     /// 401 "Empty oauth2_access_token" (no token at all).
     pub fn empty_token() -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, service_error_code: 401, code: None, message: "Empty oauth2_access_token".into(), challenge: Some("Bearer realm=\"scopegate\"") }
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            service_error_code: 401,
+            code: None,
+            message: "Empty oauth2_access_token".into(),
+            challenge: Some("Bearer realm=\"scopegate\""),
+        }
     }
     /// 401 65600 INVALID_ACCESS_TOKEN.
     pub fn invalid_token() -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, service_error_code: 65600, code: Some("INVALID_ACCESS_TOKEN"), message: "Invalid access token".into(), challenge: Some("Bearer realm=\"scopegate\", error=\"invalid_token\"") }
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            service_error_code: 65600,
+            code: Some("INVALID_ACCESS_TOKEN"),
+            message: "Invalid access token".into(),
+            challenge: Some("Bearer realm=\"scopegate\", error=\"invalid_token\""),
+        }
     }
     /// 401 EXPIRED_ACCESS_TOKEN.
     pub fn expired_token() -> Self {
@@ -108,19 +124,43 @@ impl ApiError {
     }
     /// 403 100 ACCESS_DENIED "Not enough permissions to access: <resource>.<METHOD>.<version>".
     pub fn access_denied(resource: &str, method: &str, version: &str) -> Self {
-        ApiError { status: StatusCode::FORBIDDEN, service_error_code: 100, code: Some("ACCESS_DENIED"), message: format!("Not enough permissions to access: {resource}.{method}.{version}"), challenge: None }
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            service_error_code: 100,
+            code: Some("ACCESS_DENIED"),
+            message: format!("Not enough permissions to access: {resource}.{method}.{version}"),
+            challenge: None,
+        }
     }
     /// 429 101 "Resource level throttle limit…".
     pub fn throttled() -> Self {
-        ApiError { status: StatusCode::TOO_MANY_REQUESTS, service_error_code: 101, code: None, message: "Resource level throttle limit for calls to this resource is reached.".into(), challenge: None }
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            service_error_code: 101,
+            code: None,
+            message: "Resource level throttle limit for calls to this resource is reached.".into(),
+            challenge: None,
+        }
     }
     /// 400 for a malformed request.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, service_error_code: 400, code: Some("BAD_REQUEST"), message: message.into(), challenge: None }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            service_error_code: 400,
+            code: Some("BAD_REQUEST"),
+            message: message.into(),
+            challenge: None,
+        }
     }
     /// 404 for an unknown resource.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, service_error_code: 404, code: Some("NOT_FOUND"), message: message.into(), challenge: None }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            service_error_code: 404,
+            code: Some("NOT_FOUND"),
+            message: message.into(),
+            challenge: None,
+        }
     }
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
@@ -137,7 +177,8 @@ impl IntoResponse for ApiError {
         let body = self.body();
         let mut res = (self.status, Json(body)).into_response();
         if let Some(c) = self.challenge {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         res
     }
@@ -146,5 +187,9 @@ impl IntoResponse for ApiError {
 /// The admin API's error shape: `{"error": {"status", "message"}}`.
 pub fn admin_error(e: &Error) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(json!({"error": {"status": status.as_u16(), "message": e.public_message()}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"status": status.as_u16(), "message": e.public_message()}})),
+    )
+        .into_response()
 }

@@ -33,12 +33,18 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
     let Some((scheme, rest)) = value.split_once(' ') else {
-        return Err(OAuthError::invalid_request("malformed Authorization header"));
+        return Err(OAuthError::invalid_request(
+            "malformed Authorization header",
+        ));
     };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_request("only the Basic scheme authenticates clients here"));
+        return Err(OAuthError::invalid_request(
+            "only the Basic scheme authenticates clients here",
+        ));
     }
     let bad = || OAuthError::invalid_request("malformed Basic credentials");
     let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
@@ -64,12 +70,20 @@ pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Presented>
     match basic {
         Some((id, secret)) => {
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request("the client authenticated twice (Basic and client_secret); use one method"));
+                return Err(OAuthError::invalid_request(
+                    "the client authenticated twice (Basic and client_secret); use one method",
+                ));
             }
             if form.get("client_id").is_some_and(|b| b != id) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                ));
             }
-            Ok(Some(Presented { client_id: id, secret: Some(secret), basic: true }))
+            Ok(Some(Presented {
+                client_id: id,
+                secret: Some(secret),
+                basic: true,
+            }))
         }
         None => Ok(form.get("client_id").map(|id| Presented {
             client_id: id.to_string(),
@@ -81,8 +95,15 @@ pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Presented>
 
 /// Authenticates a client. An unknown client and a wrong secret get the same answer, after the
 /// same work (one store read and one keyed hash), so neither reveals which it was.
-pub async fn authenticate(state: &App, p: &Presented, allow_public: bool) -> Result<Client, OAuthError> {
-    let hash = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s));
+pub async fn authenticate(
+    state: &App,
+    p: &Presented,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
+    let hash = p
+        .secret
+        .as_deref()
+        .map(|s| state.keys.token_hash.hash_str(s));
     let id = p.client_id.clone();
     let found = state
         .store
@@ -100,13 +121,27 @@ pub async fn authenticate(state: &App, p: &Presented, allow_public: bool) -> Res
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "client authentication: store failed");
-            OAuthError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+            OAuthError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again shortly",
+            )
         })?;
     match found {
-        Some((app, true, approved)) => Ok(Client { app, approved, public: false, basic: p.basic }),
+        Some((app, true, approved)) => Ok(Client {
+            app,
+            approved,
+            public: false,
+            basic: p.basic,
+        }),
         // A native PKCE app may omit the secret; PKCE then proves possession of the code.
         Some((app, false, approved)) if p.secret.is_none() && allow_public && app.native_pkce => {
-            Ok(Client { app, approved, public: true, basic: p.basic })
+            Ok(Client {
+                app,
+                approved,
+                public: true,
+                basic: p.basic,
+            })
         }
         // Without a secret the answer is the same whether or not the client exists.
         _ if p.secret.is_none() => Err(OAuthError::missing("client_secret")),

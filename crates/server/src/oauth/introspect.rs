@@ -16,7 +16,11 @@ use super::token::narrowed;
 use crate::state::AppState;
 use crate::wire::{no_store, OAuthError};
 
-async fn caller(state: &AppState, headers: &HeaderMap, form: &crate::form::Params) -> Result<Client, OAuthError> {
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &crate::form::Params,
+) -> Result<Client, OAuthError> {
     let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
     if p.secret.is_none() {
         return Err(OAuthError::missing("client_secret"));
@@ -26,32 +30,65 @@ async fn caller(state: &AppState, headers: &HeaderMap, form: &crate::form::Param
 
 async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenRecord>, OAuthError> {
     let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
-    state.store.read(move |c| tokens::get(c, &hash)).await.map_err(|e| {
-        tracing::error!(error = %e, "introspection: store failed");
-        OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
-    })
+    state
+        .store
+        .read(move |c| tokens::get(c, &hash))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "introspection: store failed");
+            OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again shortly",
+            )
+        })
 }
 
 /// The introspection endpoint. An app may introspect only its own tokens; anything else is
 /// exactly `{"active": false}` (RFC 7662 2.2).
-pub async fn introspect(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    state.metrics.introspections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub async fn introspect(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state
+        .metrics
+        .introspections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match introspect_inner(&state, &method, &uri, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect_inner(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+async fn introspect_inner(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::missing("token"))?
+        .to_string();
     let client = caller(state, headers, &form).await?;
-    let Some(t) = lookup(state, &token).await?.filter(|t| t.client_id == client.app.client_id) else {
+    let Some(t) = lookup(state, &token)
+        .await?
+        .filter(|t| t.client_id == client.app.client_id)
+    else {
         return Ok(no_store(StatusCode::OK, json!({"active": false})));
     };
     let now = state.now();
     let token_state = t.state(now);
-    let scopes = narrowed(state, &client.approved, &ScopeSet::parse(&t.scopes).unwrap_or_default());
+    let scopes = narrowed(
+        state,
+        &client.approved,
+        &ScopeSet::parse(&t.scopes).unwrap_or_default(),
+    );
     let mut body = json!({
         "active": token_state == TokenState::Active,
         "status": token_state,
@@ -78,22 +115,44 @@ async fn introspect_inner(state: &AppState, method: &Method, uri: &Uri, headers:
 }
 
 /// The revocation endpoint: 200 whatever the token's state (RFC 7009 2.2).
-pub async fn revoke(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    state.metrics.revocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub async fn revoke(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state
+        .metrics
+        .revocations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match revoke_inner(&state, &method, &uri, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn revoke_inner(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+async fn revoke_inner(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::missing("token"))?
+        .to_string();
     let client = caller(state, headers, &form).await?;
     // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched.
     if let Some(t) = lookup(state, &token).await? {
         if t.client_id != client.app.client_id {
-            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", "the token was not issued to this client"));
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "the token was not issued to this client",
+            ));
         }
         let now = state.now();
         state
@@ -110,7 +169,11 @@ async fn revoke_inner(state: &AppState, method: &Method, uri: &Uri, headers: &He
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "revocation: store failed");
-                OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the token could not be revoked right now; try again")
+                OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the token could not be revoked right now; try again",
+                )
             })?;
     }
     Ok(no_store(StatusCode::OK, json!({})))

@@ -36,21 +36,36 @@ pub fn scope_string(compat: Compat, scopes: &scopegate_core::ScopeSet) -> String
 
 /// Parses a token-style POST: form-encoded body, plus query parameters (python-social-auth sends
 /// them on the query string); a name in both is a duplicate.
-pub fn form_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
+pub fn form_request(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Params, OAuthError> {
     if method != Method::POST {
-        return Err(OAuthError::invalid_request("use POST with an application/x-www-form-urlencoded body"));
+        return Err(OAuthError::invalid_request(
+            "use POST with an application/x-www-form-urlencoded body",
+        ));
     }
     if !body.is_empty() {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"));
+            return Err(OAuthError::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded",
+            ));
         }
     }
-    let body = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the request body is not valid UTF-8"))?;
+    let body = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::invalid_request("the request body is not valid UTF-8"))?;
     let params = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     match uri.query() {
-        Some(q) => params.merge(q).map_err(|e| OAuthError::invalid_request(e.to_string())),
+        Some(q) => params
+            .merge(q)
+            .map_err(|e| OAuthError::invalid_request(e.to_string())),
         None => Ok(params),
     }
 }

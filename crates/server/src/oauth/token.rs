@@ -13,27 +13,46 @@ use scopegate_store::tokens::{self, Redeem};
 use serde_json::json;
 
 use super::client::{self, Client};
-use super::{form_request, scope_string, ACCESS_TOKEN_TTL, APP_TOKEN_TTL, REFRESH_TOKEN_TTL, ROTATION_GRACE};
+use super::{
+    form_request, scope_string, ACCESS_TOKEN_TTL, APP_TOKEN_TTL, REFRESH_TOKEN_TTL, ROTATION_GRACE,
+};
 use crate::config::Compat;
 use crate::form::Params;
 use crate::state::AppState;
 use crate::wire::{no_store, OAuthError};
 
 /// The token endpoint.
-pub async fn token(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result = handle(&state, &method, &uri, &headers, &body).await;
     match result {
         Ok(r) => r,
         Err(e) => {
-            state.metrics.token_requests_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state
+                .metrics
+                .token_requests_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             e.into_response()
         }
     }
 }
 
-async fn handle(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
-    let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::missing("grant_type"))?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::missing("grant_type"))?;
     match grant_type {
         "authorization_code" => authorization_code(state, headers, &form).await,
         "refresh_token" => refresh(state, headers, &form).await,
@@ -41,12 +60,20 @@ async fn handle(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMa
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            format!("grant_type \"{}\" is not supported", other.chars().take(40).collect::<String>()),
+            format!(
+                "grant_type \"{}\" is not supported",
+                other.chars().take(40).collect::<String>()
+            ),
         )),
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Params, allow_public: bool) -> Result<Client, OAuthError> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Params,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
     let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
     if p.secret.is_none() && !allow_public {
         return Err(OAuthError::missing("client_secret"));
@@ -70,7 +97,11 @@ fn bad_code(compat: Compat, not_found: bool) -> OAuthError {
 fn bad_refresh(compat: Compat) -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
-        if compat == Compat::Linkedin { "invalid_request" } else { "invalid_grant" },
+        if compat == Compat::Linkedin {
+            "invalid_request"
+        } else {
+            "invalid_grant"
+        },
         "The provided authorization grant or refresh token is invalid, expired or revoked",
     )
 }
@@ -99,7 +130,10 @@ fn token_response(state: &AppState, issued: &Issued, id_token: Option<String>) -
         body["id_token"] = json!(id);
     }
     let n = 1 + u64::from(issued.refresh.is_some());
-    state.metrics.tokens_issued.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    state
+        .metrics
+        .tokens_issued
+        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     no_store(StatusCode::OK, body)
 }
 
@@ -110,19 +144,42 @@ pub fn narrowed(state: &AppState, approved: &[String], scopes: &ScopeSet) -> Sco
     ScopeSet::from_names(
         scopes
             .iter()
-            .filter(|s| e.member.contains(*s) || e.application.contains(*s) || state.catalog.permission(s).is_some_and(|p| p.deprecated.is_some()))
+            .filter(|s| {
+                e.member.contains(*s)
+                    || e.application.contains(*s)
+                    || state
+                        .catalog
+                        .permission(s)
+                        .is_some_and(|p| p.deprecated.is_some())
+            })
             .map(str::to_string),
     )
 }
 
 enum CodeOutcome {
-    Issued { scopes: ScopeSet, member_id: String, nonce: Option<String>, auth_time: i64, refresh: bool },
+    Issued {
+        scopes: ScopeSet,
+        member_id: String,
+        nonce: Option<String>,
+        auth_time: i64,
+        refresh: bool,
+    },
     Refused(OAuthError),
 }
 
-async fn authorization_code(state: &AppState, headers: &HeaderMap, form: &Params) -> Result<Response, OAuthError> {
-    let code = form.get("code").ok_or_else(|| OAuthError::missing("code"))?.to_string();
-    let redirect_uri = form.get("redirect_uri").ok_or_else(|| OAuthError::missing("redirect_uri"))?.to_string();
+async fn authorization_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<Response, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::missing("code"))?
+        .to_string();
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::missing("redirect_uri"))?
+        .to_string();
     let verifier = form.get("code_verifier").map(str::to_string);
     let client = authenticate(state, headers, form, verifier.is_some()).await?;
     let compat = state.config.compat;
@@ -158,13 +215,23 @@ async fn authorization_code(state: &AppState, headers: &HeaderMap, form: &Params
                 (None, None) => true,
                 _ => false,
             };
-            if record.client_id != client_id || record.redirect_uri != redirect_uri || now >= record.expires_at || !verifier_ok {
+            if record.client_id != client_id
+                || record.redirect_uri != redirect_uri
+                || now >= record.expires_at
+                || !verifier_ok
+            {
                 return Ok(CodeOutcome::Refused(bad_code(compat, false)));
             }
-            let Some(grant) = tokens::grant_by_id(c, record.grant_id)?.filter(|g| g.revoked_at.is_none()) else {
+            let Some(grant) =
+                tokens::grant_by_id(c, record.grant_id)?.filter(|g| g.revoked_at.is_none())
+            else {
                 return Ok(CodeOutcome::Refused(bad_code(compat, true)));
             };
-            let scopes = narrowed(&st, &approved, &ScopeSet::parse(&record.scopes).unwrap_or_default());
+            let scopes = narrowed(
+                &st,
+                &approved,
+                &ScopeSet::parse(&record.scopes).unwrap_or_default(),
+            );
             let base = TokenRecord {
                 hash: access_hash.clone(),
                 kind: TokenKind::Access,
@@ -182,20 +249,51 @@ async fn authorization_code(state: &AppState, headers: &HeaderMap, form: &Params
                 nonce: record.nonce.clone(),
             };
             if wants_refresh {
-                let r = TokenRecord { hash: refresh_hash.clone(), kind: TokenKind::Refresh, expires_at: now + REFRESH_TOKEN_TTL, ..base.clone() };
+                let r = TokenRecord {
+                    hash: refresh_hash.clone(),
+                    kind: TokenKind::Refresh,
+                    expires_at: now + REFRESH_TOKEN_TTL,
+                    ..base.clone()
+                };
                 tokens::insert(c, &r)?;
-                tokens::insert(c, &TokenRecord { refresh_hash: Some(refresh_hash.clone()), ..base })?;
+                tokens::insert(
+                    c,
+                    &TokenRecord {
+                        refresh_hash: Some(refresh_hash.clone()),
+                        ..base
+                    },
+                )?;
             } else {
                 tokens::insert(c, &base)?;
             }
-            Ok(CodeOutcome::Issued { scopes, member_id: record.member_id.clone(), nonce: record.nonce.clone(), auth_time: record.auth_time, refresh: wants_refresh })
+            Ok(CodeOutcome::Issued {
+                scopes,
+                member_id: record.member_id.clone(),
+                nonce: record.nonce.clone(),
+                auth_time: record.auth_time,
+                refresh: wants_refresh,
+            })
         })
         .await
         .map_err(store_unavailable)?;
     match outcome {
         CodeOutcome::Refused(e) => Err(e),
-        CodeOutcome::Issued { scopes, member_id, nonce, auth_time, refresh: with_refresh } => {
-            let id_token = crate::oidc::id_token_for(state, &client.app.client_id, &member_id, &scopes, nonce.as_deref(), auth_time).await;
+        CodeOutcome::Issued {
+            scopes,
+            member_id,
+            nonce,
+            auth_time,
+            refresh: with_refresh,
+        } => {
+            let id_token = crate::oidc::id_token_for(
+                state,
+                &client.app.client_id,
+                &member_id,
+                &scopes,
+                nonce.as_deref(),
+                auth_time,
+            )
+            .await;
             let issued = Issued {
                 access,
                 refresh: with_refresh.then_some(refresh),
@@ -210,29 +308,57 @@ async fn authorization_code(state: &AppState, headers: &HeaderMap, form: &Params
 
 /// RFC 7636 4.1: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
 fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 fn store_unavailable(e: scopegate_store::StoreError) -> OAuthError {
     tracing::error!(error = %e, "token endpoint: store failed");
-    OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+    OAuthError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "try again shortly",
+    )
 }
 
 enum RefreshOutcome {
-    Issued { scopes: ScopeSet, access_expires_in: i64, rotated: bool, refresh_remaining: i64, member_id: Option<String>, nonce: Option<String>, auth_time: i64 },
+    Issued {
+        scopes: ScopeSet,
+        access_expires_in: i64,
+        rotated: bool,
+        refresh_remaining: i64,
+        member_id: Option<String>,
+        nonce: Option<String>,
+        auth_time: i64,
+    },
     Refused(OAuthError),
 }
 
-async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result<Response, OAuthError> {
-    let presented = form.get("refresh_token").ok_or_else(|| OAuthError::missing("refresh_token"))?.to_string();
+async fn refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<Response, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::missing("refresh_token"))?
+        .to_string();
     let client = authenticate(state, headers, form, true).await?;
     let requested = match form.get("scope") {
-        Some(s) => Some(ScopeSet::parse(s).map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string()))?),
+        Some(s) => Some(ScopeSet::parse(s).map_err(|e| {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string())
+        })?),
         None => None,
     };
     let compat = state.config.compat;
     let now = state.now();
-    let old_hash = state.keys.token_hash.hash_str(&presented).as_str().to_string();
+    let old_hash = state
+        .keys
+        .token_hash
+        .hash_str(&presented)
+        .as_str()
+        .to_string();
     let access = Secret::generate(state.entropy.as_ref(), "AQ");
     let rotated = Secret::generate(state.entropy.as_ref(), "AQ");
     let access_hash = state.keys.token_hash.hash(&access).as_str().to_string();
@@ -244,13 +370,19 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result
     let outcome = state
         .store
         .write(move |c| {
-            let Some(rt) = tokens::get(c, &old_hash)?.filter(|t| t.kind == TokenKind::Refresh && t.client_id == client_id) else {
+            let Some(rt) = tokens::get(c, &old_hash)?
+                .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client_id)
+            else {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
             };
             if rt.state(now) != TokenState::Active {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
             }
-            let Some(grant) = rt.grant_id.and_then(|g| tokens::grant_by_id(c, g).ok().flatten()).filter(|g| g.revoked_at.is_none()) else {
+            let Some(grant) = rt
+                .grant_id
+                .and_then(|g| tokens::grant_by_id(c, g).ok().flatten())
+                .filter(|g| g.revoked_at.is_none())
+            else {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
             };
             if let Some(at) = rt.rotated_at {
@@ -264,7 +396,11 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result
             let granted = ScopeSet::parse(&rt.scopes).unwrap_or_default();
             let scopes = match &requested {
                 Some(req) if !req.is_subset(&granted) => {
-                    return Ok(RefreshOutcome::Refused(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "the requested scope exceeds the scope originally granted")))
+                    return Ok(RefreshOutcome::Refused(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        "the requested scope exceeds the scope originally granted",
+                    )))
                 }
                 Some(req) => req.clone(),
                 None => granted,
@@ -277,7 +413,16 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result
             let mut parent = old_hash.clone();
             if public {
                 tokens::mark_rotated(c, &old_hash, now)?;
-                tokens::insert(c, &TokenRecord { hash: rotated_hash.clone(), created_at: now, rotated_at: None, revoked_at: None, ..rt.clone() })?;
+                tokens::insert(
+                    c,
+                    &TokenRecord {
+                        hash: rotated_hash.clone(),
+                        created_at: now,
+                        rotated_at: None,
+                        revoked_at: None,
+                        ..rt.clone()
+                    },
+                )?;
                 parent = rotated_hash.clone();
             }
             tokens::insert(
@@ -313,15 +458,37 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result
         .map_err(store_unavailable)?;
     match outcome {
         RefreshOutcome::Refused(e) => Err(e),
-        RefreshOutcome::Issued { scopes, access_expires_in, rotated: was_rotated, refresh_remaining, member_id, nonce, auth_time } => {
+        RefreshOutcome::Issued {
+            scopes,
+            access_expires_in,
+            rotated: was_rotated,
+            refresh_remaining,
+            member_id,
+            nonce,
+            auth_time,
+        } => {
             let id_token = match &member_id {
-                Some(m) => crate::oidc::id_token_for(state, &client.app.client_id, m, &scopes, nonce.as_deref(), auth_time).await,
+                Some(m) => {
+                    crate::oidc::id_token_for(
+                        state,
+                        &client.app.client_id,
+                        m,
+                        &scopes,
+                        nonce.as_deref(),
+                        auth_time,
+                    )
+                    .await
+                }
                 None => None,
             };
             let issued = Issued {
                 access,
                 // Confidential clients keep their refresh token (LinkedIn returns the same one).
-                refresh: Some(if was_rotated { rotated } else { Secret::new(presented) }),
+                refresh: Some(if was_rotated {
+                    rotated
+                } else {
+                    Secret::new(presented)
+                }),
                 access_expires_in,
                 refresh_expires_in: Some(refresh_remaining),
                 scopes,
@@ -331,20 +498,41 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Params) -> Result
     }
 }
 
-async fn client_credentials(state: &AppState, headers: &HeaderMap, form: &Params) -> Result<Response, OAuthError> {
+async fn client_credentials(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<Response, OAuthError> {
     let client = authenticate(state, headers, form, false).await?;
     if !client.app.client_credentials {
-        return Err(OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "This application is not allowed to create application tokens"));
+        return Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "access_denied",
+            "This application is not allowed to create application tokens",
+        ));
     }
     let requested = match form.get("scope") {
-        Some(s) => Some(ScopeSet::parse(s).map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string()))?),
+        Some(s) => Some(ScopeSet::parse(s).map_err(|e| {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string())
+        })?),
         None => None,
     };
     let effective = effective_permissions(&state.catalog, &client.approved);
-    let scopes = resolve_application_scopes(&effective, requested.as_ref()).map_err(|r| match r {
-        AppScopeRefusal::NoneHeld => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "no approved program grants this application an application permission"),
-        AppScopeRefusal::NotHeld(s) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("Scope \"{s}\" is not an application permission granted to your application")),
-    })?;
+    let scopes =
+        resolve_application_scopes(&effective, requested.as_ref()).map_err(|r| match r {
+            AppScopeRefusal::NoneHeld => OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "no approved program grants this application an application permission",
+            ),
+            AppScopeRefusal::NotHeld(s) => OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                format!(
+                    "Scope \"{s}\" is not an application permission granted to your application"
+                ),
+            ),
+        })?;
     let now = state.now();
     let access = Secret::generate(state.entropy.as_ref(), "AQ");
     let record = TokenRecord {
@@ -364,10 +552,19 @@ async fn client_credentials(state: &AppState, headers: &HeaderMap, form: &Params
         nonce: None,
     };
     // Durable before it is returned: the write resolves only after the commit.
-    state.store.write(move |c| tokens::insert(c, &record)).await.map_err(store_unavailable)?;
-    state.metrics.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .store
+        .write(move |c| tokens::insert(c, &record))
+        .await
+        .map_err(store_unavailable)?;
+    state
+        .metrics
+        .tokens_issued
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let body = match state.config.compat {
-        Compat::Standard => json!({"access_token": access.expose(), "expires_in": APP_TOKEN_TTL, "token_type": "Bearer", "scope": scopes.to_space_separated()}),
+        Compat::Standard => {
+            json!({"access_token": access.expose(), "expires_in": APP_TOKEN_TTL, "token_type": "Bearer", "scope": scopes.to_space_separated()})
+        }
         // LinkedIn's 2-legged response has neither scope nor token_type (reference section 2).
         Compat::Linkedin => json!({"access_token": access.expose(), "expires_in": APP_TOKEN_TTL}),
     };

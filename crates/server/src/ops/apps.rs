@@ -595,3 +595,27 @@ pub async fn decide(
         .await?;
     Ok(())
 }
+
+/// Updates the settings a developer may change.
+pub async fn update_settings(
+    app: &App,
+    actor: &Actor,
+    client_id: &str,
+    name: &str,
+    privacy_policy_url: &str,
+    logo_url: &str,
+) -> Result<()> {
+    let a = get_managed(app, actor, client_id).await?;
+    let name = check_text("app name", name, 100, true)?;
+    let privacy = check_url("privacy policy URL", privacy_policy_url, false)?;
+    let logo = check_url("logo URL", logo_url, false)?;
+    let now = app.now();
+    let actor = actor.to_string();
+    app.store
+        .write(move |c| {
+            apps::update_settings(c, &a.client_id, &name, &privacy, &logo)?;
+            audit::record(c, now, &actor, "app.settings.update", &a.client_id, &name)
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Permitted services: the apps a member authorized, and revoking them.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use scopegate_store::{apps, tokens};
+
+use crate::form::Params;
+use crate::state::AppState;
+use crate::web::layout::{self, csrf_field, page, Viewer};
+use crate::web::session;
+
+fn to_login(next: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("/login?next={enc}")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// GET /psettings/permitted-services
+pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Response {
+    let Some(s) = session::current(state, headers).await else {
+        return to_login("/psettings/permitted-services");
+    };
+    let member_id = s.member.id.clone();
+    let rows = state
+        .store
+        .read(move |c| {
+            let mut out = Vec::new();
+            for g in tokens::grants_of_member(c, &member_id)? {
+                if let Some(a) = apps::get(c, &g.client_id)? {
+                    out.push((g, a));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default();
+    let viewer = Viewer {
+        member: Some(&s.member),
+        csrf: Some(&s.session.csrf),
+    };
+    layout::respond(
+        StatusCode::OK,
+        page(
+            "Permitted services",
+            &viewer,
+            false,
+            html! {
+                h1 { "Permitted services" }
+                p.lede { "Apps you allowed to access some of your data. You can stop access at any time." }
+                @if let Some(n) = notice { div.notice.ok role="status" { (n) } }
+                @if rows.is_empty() {
+                    div.card { p { "You have not allowed any app to access your account." } }
+                }
+                @for (g, a) in &rows {
+                    div.card {
+                        div.app-head {
+                            div.logo { (layout::initial(&a.name)) }
+                            div { h2 { (a.name) } p.hint { "Allowed " (crate::web::portal::date(g.updated_at)) } }
+                        }
+                        p { "You have granted the following access to the service:" }
+                        ul.consents {
+                            @for scope in g.scopes.split(',').filter(|s| !s.is_empty()) {
+                                li { (state.catalog.permission(scope).and_then(|p| p.consent.clone()).unwrap_or_else(|| scope.to_string())) }
+                            }
+                        }
+                        form method="post" action="/psettings/permitted-services/revoke" {
+                            (csrf_field(&s.session.csrf))
+                            input type="hidden" name="client_id" value=(a.client_id);
+                            button.danger type="submit" { "Remove access for " (a.name) }
+                        }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    page_handler(&state, &headers, None).await
+}
+
+/// POST /psettings/permitted-services/revoke: revokes the grant and all its tokens at once.
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(s) = session::current(&state, &headers).await else {
+        return to_login("/psettings/permitted-services");
+    };
+    let form = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|b| Params::parse(b).ok())
+        .unwrap_or_default();
+    if !session::csrf_ok(&s, form.get("csrf")) {
+        return layout::error_page(
+            StatusCode::FORBIDDEN,
+            "Invalid form",
+            "The form expired. Reload the page and try again.",
+        );
+    }
+    let Some(client_id) = form.get("client_id").map(str::to_string) else {
+        return layout::error_page(StatusCode::BAD_REQUEST, "Invalid form", "No app was named.");
+    };
+    let member_id = s.member.id.clone();
+    let now = state.now();
+    let cid = client_id.clone();
+    let actor = format!("member:{member_id}");
+    let revoked = state
+        .store
+        .write(move |c| {
+            let done = tokens::revoke_grant(c, &cid, &member_id, now)?;
+            if done {
+                scopegate_store::audit::record(
+                    c,
+                    now,
+                    &actor,
+                    "grant.revoke",
+                    &cid,
+                    "Permitted services",
+                )?;
+            }
+            Ok(done)
+        })
+        .await
+        .unwrap_or(false);
+    let notice = if revoked {
+        "Access removed. The app's tokens for your account no longer work."
+    } else {
+        "That app had no access."
+    };
+    page_handler(&state, &headers, Some(notice)).await
+}
