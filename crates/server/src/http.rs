@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::oauth::authorize::consent),
         )
         .merge(crate::web::routes())
+        .merge(crate::admin::routes())
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,5 +1,6 @@
 //! scopegate's HTTPS server: handlers, pages and TLS over the pure core and the store.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod http;

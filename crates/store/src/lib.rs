@@ -12,6 +12,7 @@ mod value;
 
 pub mod apps;
 pub mod audit;
+pub mod keys;
 pub mod members;
 pub mod settings;
 pub mod tokens;

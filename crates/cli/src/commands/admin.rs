@@ -149,6 +149,20 @@ pub enum ReviewCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AdminKeyCommand {
+    /// Create a key; printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the keys with this name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Only events on this target (client_id, member id, URN…).
@@ -302,6 +316,21 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
                     );
                 }
                 s
+            })
+        }
+        Command::AdminKey(AdminKeyCommand::Create { name }) => {
+            let key = op(ops::keys::create(app, &actor, &name).await)?;
+            print(json, &json!({"name": name, "key": key.expose()}), || {
+                format!(
+                    "admin API key {name}: {}\n(shown once; use it as Authorization: Bearer …)",
+                    key.expose()
+                )
+            })
+        }
+        Command::AdminKey(AdminKeyCommand::Revoke { name }) => {
+            let n = op(ops::keys::revoke(app, &actor, &name).await)?;
+            print(json, &json!({"name": name, "revoked": n}), || {
+                format!("revoked {n} key(s) named {name}")
             })
         }
         Command::Serve(_) | Command::Catalog(_) => bail!("not an administrative command"),

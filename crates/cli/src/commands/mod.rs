@@ -40,6 +40,9 @@ pub enum Command {
     Review(admin::ReviewCommand),
     /// The audit log of every change.
     Audit(admin::AuditArgs),
+    /// Admin API keys for /admin/v1.
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(admin::AdminKeyCommand),
 }
 
 pub async fn run(global: Global, command: Command) -> anyhow::Result<ExitCode> {

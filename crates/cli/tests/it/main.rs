@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod support;
 
+mod flow;
 mod foundation;

@@ -257,3 +257,123 @@ pub fn line_value(lines: &[String], prefix: &str) -> Option<String> {
         .iter()
         .find_map(|l| l.trim().strip_prefix(prefix).map(|s| s.trim().to_string()))
 }
+
+/// A server running inside the test process, so a test can move its clock.
+pub struct InProc {
+    pub base: String,
+    pub data: TempDir,
+    pub database_url: String,
+    pub clock: std::sync::Arc<scopegate_server::clock::OffsetClock>,
+    pub state: scopegate_server::AppState,
+    pub client: reqwest::Client,
+    pub cert_pem: Vec<u8>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl InProc {
+    /// The demo data set, standard mode.
+    pub async fn demo() -> InProc {
+        InProc::start(scopegate_server::Compat::Standard).await
+    }
+
+    pub async fn start(compat: scopegate_server::Compat) -> InProc {
+        use std::sync::Arc;
+        let data = TempDir::new("inproc");
+        let database_url = format!("sqlite://{}/scopegate.db", data.path().display());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = scopegate_server::Config::with_defaults(data.path().to_path_buf());
+        config.database_url = database_url.clone();
+        config.listen = addr;
+        config.public_url = format!("https://{addr}");
+        config.compat = compat;
+        let tls = scopegate_server::tls::setup(None, None, data.path()).unwrap();
+        let clock = Arc::new(scopegate_server::clock::OffsetClock::default());
+        let app = scopegate_server::App::open(
+            config,
+            scopegate_core::Catalog::linkedin(),
+            clock.clone(),
+            Arc::new(scopegate_server::clock::OsEntropy),
+        )
+        .await
+        .unwrap();
+        scopegate_server::ops::bootstrap::first_start(&app, true)
+            .await
+            .unwrap();
+        let state = scopegate_server::AppState(Arc::new(app));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s = state.clone();
+        tokio::spawn(async move {
+            let _ = scopegate_server::serve::serve(listener, tls.config, s, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let cert_pem = std::fs::read(data.path().join("tls-cert.pem")).unwrap();
+        InProc {
+            base: format!("https://{addr}"),
+            client: client(&cert_pem, true),
+            data,
+            database_url,
+            clock,
+            state,
+            cert_pem,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn browser(&self) -> crate::browser::Browser {
+        crate::browser::Browser::new(&self.base, &self.cert_pem)
+    }
+
+    /// Runs a CLI command on the same store; panics if it failed, returns its JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("--database-url")
+            .arg(&self.database_url)
+            .arg("--json")
+            .args(args)
+            .env_remove("SCOPEGATE_SECRET_KEY")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// POSTs a form to a token-style endpoint and returns (status, JSON).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub const DEMO_APP: &str = "demoapp0000001";
+pub const DEMO_SECRET: &str = "demo-secret-not-for-production";
+pub const DEMO_REDIRECT: &str = "http://127.0.0.1:8080/callback";
+pub const DEMO_PASSWORD: &str = "scopegate-demo";
+pub const MEMBER: &str = "test-member@scopegate.local";

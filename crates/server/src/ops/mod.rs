@@ -2,6 +2,7 @@
 
 pub mod apps;
 pub mod bootstrap;
+pub mod keys;
 pub mod members;
 
 use std::fmt;

@@ -1,0 +1,73 @@
+//! Admin API keys: created by a platform admin, shown once, stored as a keyed hash.
+
+use scopegate_core::Secret;
+use scopegate_store::{audit, keys};
+
+use crate::error::{Error, Result};
+use crate::ops::Actor;
+use crate::state::App;
+
+/// Creates a key; the returned secret is shown once.
+pub async fn create(app: &App, actor: &Actor, name: &str) -> Result<Secret> {
+    if !actor.is_platform_admin() {
+        return Err(Error::Forbidden(
+            "only a platform admin can create admin API keys".into(),
+        ));
+    }
+    let name = name.trim().to_string();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "the key name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    let secret = Secret::generate(app.entropy.as_ref(), "sgk_");
+    let hash = app.keys.token_hash.hash(&secret).as_str().to_string();
+    let now = app.now();
+    let by = actor.to_string();
+    app.store
+        .write(move |c| {
+            keys::insert_api_key(c, &hash, &name, &by, now)?;
+            audit::record(c, now, &by, "admin_key.create", &name, "")
+        })
+        .await?;
+    Ok(secret)
+}
+
+/// Revokes the keys with this name.
+pub async fn revoke(app: &App, actor: &Actor, name: &str) -> Result<u64> {
+    if !actor.is_platform_admin() {
+        return Err(Error::Forbidden(
+            "only a platform admin can revoke admin API keys".into(),
+        ));
+    }
+    let name = name.to_string();
+    let now = app.now();
+    let by = actor.to_string();
+    let n = app
+        .store
+        .write(move |c| {
+            let n = keys::revoke_api_key(c, &name, now)?;
+            if n > 0 {
+                audit::record(c, now, &by, "admin_key.revoke", &name, "")?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(Error::NotFound(
+            "no live admin API key with that name".into(),
+        ));
+    }
+    Ok(n)
+}
+
+/// The actor a presented key stands for.
+pub async fn authenticate(app: &App, presented: &str) -> Option<Actor> {
+    let hash = app.keys.token_hash.hash_str(presented).as_str().to_string();
+    app.store
+        .read(move |c| keys::api_key_name(c, &hash))
+        .await
+        .ok()
+        .flatten()
+        .map(Actor::ApiKey)
+}
