@@ -210,7 +210,10 @@ export async function interceptor(page) {
   const seen = [];
   cdp.on('Fetch.requestPaused', async (e) => {
     const url = e.request.url;
-    const route = routes.find((r) => url.startsWith(r.prefix));
+    // The longest matching prefix wins.
+    const route = routes
+      .filter((r) => url.startsWith(r.prefix))
+      .sort((a, b) => b.prefix.length - a.prefix.length)[0];
     try {
       if (!route) {
         await cdp.send('Fetch.continueRequest', { requestId: e.requestId });
@@ -351,4 +354,14 @@ export function productRow(page, name) {
 /** The text of the notice(s) on a page (ok and error), trimmed. */
 export async function notices(page) {
   return (await page.locator('.notice').allTextContents()).map((t) => t.trim());
+}
+
+/** Collects the page's console errors and uncaught page errors as { page, text }. */
+export function collectConsoleErrors(page) {
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push({ page: page.url(), text: m.text() });
+  });
+  page.on('pageerror', (e) => errors.push({ page: page.url(), text: String(e) }));
+  return errors;
 }

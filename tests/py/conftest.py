@@ -197,15 +197,22 @@ def cli(server):
 @pytest.fixture
 def browser(server):
     with requests.Session() as s:
+        s.trust_env = False
         s.verify = server.cert
         yield s
+
+
+# requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override Session.verify
+# (psf/requests#3829), which would check scopegate's self-signed certificate against the system
+# CAs. Sessions here therefore ignore the environment (trust_env=False) and verify against the
+# server's own certificate.
 
 
 def oauth_session(server: Server, **kwargs) -> OAuth2Session:
     """An authlib client for scopegate: TLS verified against its certificate, its token endpoint."""
     kwargs.setdefault("token_endpoint", server.token_endpoint)
     kwargs.setdefault("default_timeout", HTTP_TIMEOUT)
-    return OAuth2Session(verify=server.cert, **kwargs)
+    return OAuth2Session(verify=server.cert, trust_env=False, **kwargs)
 
 
 class ResponseLog:
@@ -281,6 +288,7 @@ def browser_sign_in_and_consent(
     password: str = DEMO_PASSWORD,
     login_action: str = "signin",
     consent: str = "allow",
+    trace: list[str] | None = None,
     max_steps: int = 12,
 ) -> str:
     """Plays the member's browser from the client's authorization URL until scopegate redirects
@@ -288,7 +296,9 @@ def browser_sign_in_and_consent(
 
     Signs in on /login when asked to (``login_action`` "signin" or "cancel") and answers the
     consent page with ``consent`` ("allow" or "cancel"); a member who already consented and holds
-    a live token is sent straight back, which is fine too."""
+    a live token is sent straight back, which is fine too. ``trace``, when given, receives the
+    steps taken: "sign-in", "consent", then "redirect"."""
+    trace = [] if trace is None else trace
     here = _origin(auth_url)
     resp = session.get(auth_url, allow_redirects=False, timeout=HTTP_TIMEOUT)
     for _ in range(max_steps):
@@ -297,6 +307,7 @@ def browser_sign_in_and_consent(
             assert location, f"{resp.status_code} without Location from {resp.url}"
             target = urljoin(resp.url, location)
             if _origin(target) != here:
+                trace.append("redirect")
                 return target
             resp = session.get(target, allow_redirects=False, timeout=HTTP_TIMEOUT)
             continue
@@ -310,6 +321,7 @@ def browser_sign_in_and_consent(
         login_form = _form(forms, "/login")
         if consent_form is not None:
             assert ("action", consent) in consent_form["buttons"], consent_form
+            trace.append("consent")
             data = dict(consent_form["hidden"], action=consent)
             resp = session.post(
                 urljoin(resp.url, consent_form["action"]),
@@ -319,6 +331,7 @@ def browser_sign_in_and_consent(
             )
         elif login_form is not None:
             assert {"csrf", "next"} <= set(login_form["hidden"]), login_form
+            trace.append("sign-in")
             data = dict(login_form["hidden"], action=login_action)
             if login_action == "signin":
                 data.update(email=email, password=password)

@@ -36,7 +36,7 @@ def demo_client(server, auth_method: str):
     )
 
 
-def authorize(server, browser, client, **extra):
+def authorize(server, browser, client, trace=None, **extra):
     """Authorization URL (PKCE S256 + state from authlib), the member's sign-in and consent;
     returns (callback URL, state, code_verifier)."""
     verifier = generate_token(64)
@@ -46,7 +46,7 @@ def authorize(server, browser, client, **extra):
     q = parse_qs(urlsplit(url).query)
     assert q["code_challenge_method"] == ["S256"]
     assert len(q["code_challenge"][0]) == 43
-    callback = browser_sign_in_and_consent(browser, url)
+    callback = browser_sign_in_and_consent(browser, url, trace=trace)
     return callback, state, verifier
 
 
@@ -64,7 +64,10 @@ def introspect(client, server, token):
 def test_authorization_code_pkce_refresh_and_revocation(server, browser):
     client = demo_client(server, "client_secret_post")
     log = ResponseLog(client)
-    callback, state, verifier = authorize(server, browser, client)
+    trace: list[str] = []
+    callback, state, verifier = authorize(server, browser, client, trace=trace)
+    # A fresh server: the member signs in, then consents for the first time.
+    assert trace == ["sign-in", "consent", "redirect"]
 
     assert callback.startswith(DEMO_REDIRECT + "?"), callback
     params = callback_params(callback)
@@ -206,7 +209,9 @@ def test_wrong_client_secret_is_401_invalid_client(server, browser, auth_method)
         bad.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
     assert e.value.error == "invalid_client"
     assert log.last.status_code == 401
-    assert log.last.headers.get("WWW-Authenticate", "").lower().startswith("basic")
+    if auth_method == "client_secret_basic":
+        # RFC 6749 5.2: a client that used Basic gets a Basic challenge back.
+        assert log.last.headers.get("WWW-Authenticate", "").lower().startswith("basic")
 
 
 def test_member_cancels_consent(server, browser):
@@ -235,7 +240,7 @@ def test_member_cancels_sign_in(server, browser):
     "scope",
     [
         "openid r_sales_nav_profiles",  # an application permission (2-legged only)
-        "openid r_organization_admin",  # a permission of a product the app does not have
+        "openid r_marketing_leadgen_automation",  # its product (Lead Sync) is not approved for the app
     ],
 )
 def test_scope_not_granted_is_unauthorized_scope_error(server, browser, scope):
@@ -246,3 +251,64 @@ def test_scope_not_granted_is_unauthorized_scope_error(server, browser, scope):
     assert callback.startswith(DEMO_REDIRECT + "?")
     assert p["error"] == "unauthorized_scope_error", p
     assert p["state"] == state and "code" not in p
+
+
+def test_comma_separated_scope_as_linkedin_documents(server, browser):
+    client = demo_client(server, "client_secret_post")
+    callback, state, verifier = authorize(server, browser, client, scope="openid,profile")
+    token = client.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
+    assert set(token["scope"].split(" ")) == {"openid", "profile"}
+
+
+def test_consent_is_not_asked_again_while_a_token_is_live(server, browser):
+    client = demo_client(server, "client_secret_post")
+    callback, state, verifier = authorize(server, browser, client)
+    client.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
+
+    verifier = generate_token(64)
+    url, state = client.create_authorization_url(server.authorization_endpoint, code_verifier=verifier)
+    trace: list[str] = []
+    callback = browser_sign_in_and_consent(browser, url, trace=trace)
+    assert trace == ["redirect"]  # signed in already, consent already given
+    token = client.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
+    assert set(token["scope"].split(" ")) == set(SCOPE.split())
+
+
+def test_refresh_with_a_narrower_scope_and_not_a_wider_one(server, browser):
+    client = demo_client(server, "client_secret_post")
+    log = ResponseLog(client)
+    callback, state, verifier = authorize(server, browser, client)
+    token = client.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
+    narrower = client.refresh_token(scope="openid")
+    assert narrower["scope"] == "openid"
+    info = introspect(client, server, narrower["access_token"])
+    assert info["scope"] == "openid" and info["active"] is True
+    with pytest.raises(OAuthError) as e:
+        client.refresh_token(refresh_token=token["refresh_token"], scope="openid email")
+    assert e.value.error == "invalid_scope"
+    assert log.last.status_code == 400
+
+
+def test_refresh_token_of_another_app_is_invalid_grant(server, browser):
+    client = demo_client(server, "client_secret_post")
+    callback, state, verifier = authorize(server, browser, client)
+    token = client.fetch_token(authorization_response=callback, state=state, code_verifier=verifier)
+    other = server.cli(
+        "app", "create", "--name", "Other", "--owner", "developer@scopegate.local",
+        "--redirect-uri", "https://other.example/cb",
+    )
+    thief = oauth_session(
+        server,
+        client_id=other["client_id"],
+        client_secret=other["client_secret"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    log = ResponseLog(thief)
+    with pytest.raises(OAuthError) as e:
+        thief.refresh_token(refresh_token=token["refresh_token"])
+    assert e.value.error == "invalid_grant"
+    assert log.last.status_code == 400
+    # Revoking another app's token is refused and changes nothing.
+    resp = thief.revoke_token(server.revocation_endpoint, token=token["refresh_token"])
+    assert resp.status_code == 400
+    assert introspect(client, server, token["refresh_token"])["active"] is True

@@ -66,10 +66,8 @@ impl FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let unauthorized = || {
-            let mut r = admin_error(&Error::Forbidden(
-                "an admin API key is required: Authorization: Bearer sgk_…".into(),
-            ));
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            let body = json!({"error": {"status": 401, "message": "an admin API key is required: Authorization: Bearer sgk_…"}});
+            let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"scopegate-admin\""),

@@ -101,19 +101,20 @@ impl Conn for SqliteConn<'_> {
 }
 
 fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
+    // Readers open read-write with query_only set: a SQLITE_OPEN_READ_ONLY connection cannot
+    // rebuild the WAL index itself when it finds it stale, and must not be the reason a read fails.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     // The CLI and the server may use one file at the same time: wait for the lock, never fail.
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(128);
-    if !read_only {
+    if read_only {
+        conn.execute_batch("PRAGMA query_only=1;")
+            .map_err(map_err)?;
+    } else {
         // WAL: readers never block the writer. synchronous=FULL: a commit survives power loss,
         // so a consumed code or a rotated refresh token can never come back.
         conn.execute_batch(

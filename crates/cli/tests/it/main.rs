@@ -8,3 +8,4 @@ mod support;
 
 mod flow;
 mod foundation;
+mod portal;

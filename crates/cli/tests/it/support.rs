@@ -377,3 +377,28 @@ pub const DEMO_SECRET: &str = "demo-secret-not-for-production";
 pub const DEMO_REDIRECT: &str = "http://127.0.0.1:8080/callback";
 pub const DEMO_PASSWORD: &str = "scopegate-demo";
 pub const MEMBER: &str = "test-member@scopegate.local";
+
+/// True when any of the store's files (database, WAL, journal) holds `needle` as raw bytes.
+///
+/// Runs grep in a child process on purpose: opening and closing an SQLite file in a process that
+/// holds a live connection to it drops that process's POSIX locks on it, after which another
+/// process may checkpoint and delete the WAL under the live connection ("How To Corrupt An
+/// SQLite Database", 2.2). Tests must never do that to an in-process server.
+pub fn store_files_contain(dir: &Path, needle: &str) -> bool {
+    let files: Vec<PathBuf> = ["scopegate.db", "scopegate.db-wal", "scopegate.db-journal"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(!files.is_empty(), "no store files in {}", dir.display());
+    let status = Command::new("grep")
+        .arg("-q")
+        .arg("-a")
+        .arg("-F")
+        .arg("--")
+        .arg(needle)
+        .args(&files)
+        .status()
+        .unwrap();
+    status.success()
+}
