@@ -29,6 +29,18 @@ export const DEMO = Object.freeze({
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Servers this process started: killed if the process ends before a test's after() hook runs.
+const live = new Set();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+  process.once(sig, () => {
+    for (const p of live) p.kill('SIGKILL');
+    process.exit(128 + n);
+  });
+}
+
 /** Waits for the scopegate binary (another engineer may be rebuilding it). */
 export async function waitForBinary(timeoutMs = Number(process.env.SCOPEGATE_BIN_WAIT_MS || 300_000)) {
   const deadline = Date.now() + timeoutMs;
@@ -129,6 +141,8 @@ export async function startServer({ timeoutMs = 90_000 } = {}) {
     throw lastErr;
   }
   const { proc } = started;
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   const server = {
     ...started,
     dir,
@@ -202,7 +216,7 @@ export async function launchBrowser() {
  * Serves chosen URLs from the test instead of the network, at the DevTools protocol's Fetch
  * level. Unlike page.route(), this also catches the target of a redirect, which is how a browser
  * reaches an OAuth client's redirect_uri (http://127.0.0.1:8080/callback has no server here).
- * `add(prefix, html)` serves every URL starting with prefix; `seen` lists the URLs served.
+ * `add(prefix, html)` serves every URL starting with prefix; `seen` lists the documents served (not favicons etc.).
  */
 export async function interceptor(page) {
   const cdp = await page.context().newCDPSession(page);
@@ -219,7 +233,7 @@ export async function interceptor(page) {
         await cdp.send('Fetch.continueRequest', { requestId: e.requestId });
         return;
       }
-      seen.push(url);
+      if (e.resourceType === 'Document') seen.push(url);
       const body = typeof route.html === 'function' ? route.html(url) : route.html;
       await cdp.send('Fetch.fulfillRequest', {
         requestId: e.requestId,

@@ -88,6 +88,7 @@ describe('developer portal', { timeout: 300_000 }, () => {
     const body = await page.locator('main').textContent();
     assert.ok(!body.includes(secret), 'the Auth tab must not show the whole secret again');
     assert.ok(body.includes('https://browser.example/cb'));
+    await screenshot(page, 'portal-auth-tab');
 
     // And My apps lists it.
     await page.goto(`${server.base}/developers/apps`);
@@ -96,6 +97,7 @@ describe('developer portal', { timeout: 300_000 }, () => {
 
   it('adds the open product "Share on LinkedIn" at once', async () => {
     await page.goto(`${server.base}/developers/apps/${clientId}/settings`);
+    await screenshot(page, 'portal-settings-tab');
     await clickAndWait(page, page.locator('nav.tabs').getByRole('link', { name: 'Products' }));
     assert.equal(page.url(), productsUrl());
     assert.equal(await page.locator('nav.tabs a.on').textContent(), 'Products');

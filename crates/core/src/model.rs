@@ -255,6 +255,8 @@ pub struct TokenRecord {
     /// For rotated refresh tokens: when they were rotated.
     pub rotated_at: Option<UnixTime>,
     pub nonce: Option<String>,
+    /// Issued to a public (native PKCE) client that authenticated with no secret.
+    pub public_client: bool,
 }
 
 /// Where a token stands at a moment.
@@ -267,9 +269,10 @@ pub enum TokenState {
 }
 
 impl TokenRecord {
-    /// Revoked wins over expired: a revoked token says so even after its expiry.
+    /// Revoked wins over expired: a revoked token says so even after its expiry. A rotated
+    /// refresh token counts as revoked: only the rotation grace window still honours it.
     pub fn state(&self, now: UnixTime) -> TokenState {
-        if self.revoked_at.is_some() {
+        if self.revoked_at.is_some() || self.rotated_at.is_some() {
             TokenState::Revoked
         } else if now >= self.expires_at {
             TokenState::Expired

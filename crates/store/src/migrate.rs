@@ -4,8 +4,14 @@
 use crate::conn::{Conn, Dialect};
 use crate::{params, Result};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_public_client.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_public_client.sql")),
+];
 
 pub(crate) fn apply(conn: &mut dyn Conn) -> Result<Vec<i64>> {
     let list = match conn.dialect() {

@@ -137,7 +137,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     // Applying again (as a second node or a restart would) is a no-op.
     let again = store
         .write(|c| {
@@ -146,7 +146,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(again, 1);
+    assert_eq!(again, 2);
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres
@@ -376,6 +376,7 @@ fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
         code_hash: None,
         rotated_at: None,
         nonce: None,
+        public_client: false,
     }
 }
 

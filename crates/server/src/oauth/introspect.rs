@@ -20,12 +20,13 @@ async fn caller(
     state: &AppState,
     headers: &HeaderMap,
     form: &crate::form::Params,
+    allow_public: bool,
 ) -> Result<Client, OAuthError> {
     let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
-    if p.secret.is_none() {
+    if p.secret.is_none() && !allow_public {
         return Err(OAuthError::missing("client_secret"));
     }
-    client::authenticate(state, &p, false).await
+    client::authenticate(state, &p, allow_public).await
 }
 
 async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenRecord>, OAuthError> {
@@ -75,7 +76,7 @@ async fn introspect_inner(
         .get("token")
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
-    let client = caller(state, headers, &form).await?;
+    let client = caller(state, headers, &form, false).await?;
     let Some(t) = lookup(state, &token)
         .await?
         .filter(|t| t.client_id == client.app.client_id)
@@ -144,10 +145,11 @@ async fn revoke_inner(
         .get("token")
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
-    let client = caller(state, headers, &form).await?;
+    // RFC 7009 2.1: a public client (native PKCE, no secret) may revoke its own tokens.
+    let client = caller(state, headers, &form, true).await?;
     // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched.
     if let Some(t) = lookup(state, &token).await? {
-        if t.client_id != client.app.client_id {
+        if t.client_id != client.app.client_id || (client.public && !t.public_client) {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unauthorized_client",
@@ -159,10 +161,10 @@ async fn revoke_inner(
             .store
             .write(move |c| {
                 tokens::revoke(c, &t.hash, now)?;
-                // RFC 7009 2.1: revoking a refresh token also invalidates the access tokens
-                // of the same grant.
+                // RFC 7009 2.1: revoking a refresh token also invalidates the tokens of the same
+                // grant, including the refresh tokens it was rotated from or into.
                 if let (TokenKind::Refresh, Some(g)) = (t.kind, t.grant_id) {
-                    tokens::revoke_grant_tokens_of_kind(c, g, TokenKind::Access, now)?;
+                    tokens::revoke_grant_tokens(c, g, now)?;
                 }
                 Ok(())
             })

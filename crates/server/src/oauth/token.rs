@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use scopegate_core::model::{TokenKind, TokenRecord, TokenState};
+use scopegate_core::model::{TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
 use scopegate_core::portal::effective_permissions;
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
@@ -247,6 +247,7 @@ async fn authorization_code(
                 code_hash: Some(code_hash.clone()),
                 rotated_at: None,
                 nonce: record.nonce.clone(),
+                public_client: client.public,
             };
             if wants_refresh {
                 let r = TokenRecord {
@@ -375,7 +376,12 @@ async fn refresh(
             else {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
             };
-            if rt.state(now) != TokenState::Active {
+            // RFC 6749 6: a confidential client's refresh token needs the client's secret; only
+            // a token issued to a public client may be refreshed without one.
+            if public && !rt.public_client {
+                return Ok(RefreshOutcome::Refused(OAuthError::missing("client_secret")));
+            }
+            if rt.revoked_at.is_some() || now >= rt.expires_at {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
             }
             let Some(grant) = rt
@@ -411,7 +417,8 @@ async fn refresh(
             let access_exp = (now + ACCESS_TOKEN_TTL).min(rt.expires_at);
             let lineage = rt.code_hash.clone();
             let mut parent = old_hash.clone();
-            if public {
+            let rotate = rt.public_client;
+            if rotate {
                 tokens::mark_rotated(c, &old_hash, now)?;
                 tokens::insert(
                     c,
@@ -442,12 +449,13 @@ async fn refresh(
                     code_hash: lineage,
                     rotated_at: None,
                     nonce: None,
+                    public_client: rt.public_client,
                 },
             )?;
             Ok(RefreshOutcome::Issued {
                 scopes,
                 access_expires_in: access_exp - now,
-                rotated: public,
+                rotated: rotate,
                 refresh_remaining: rt.expires_at - now,
                 member_id: rt.member_id.clone(),
                 nonce: None,
@@ -550,6 +558,7 @@ async fn client_credentials(
         code_hash: None,
         rotated_at: None,
         nonce: None,
+        public_client: false,
     };
     // Durable before it is returned: the write resolves only after the commit.
     state
