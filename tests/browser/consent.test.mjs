@@ -296,11 +296,6 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
 
   it(
     'Allow works for an IPv6 loopback redirect URL (http://[::1]:PORT)',
-    {
-      todo:
-        "known bug: the CSP form-action source 'http://[::1]:*' is invalid CSP syntax, Chromium drops it, " +
-        'and then blocks the consent form whose redirect goes to http://[::1]:8080/callback',
-    },
     async () => {
       const v6 = 'http://[::1]:8080/callback';
       server.cli('app', 'redirect-uri', 'add', DEMO.clientId, v6);

@@ -225,11 +225,6 @@ describe('developer portal', { timeout: 300_000 }, () => {
 
   it(
     'pages log no Content-Security-Policy errors in the browser console',
-    {
-      todo:
-        "known bugs: the CSP form-action source 'http://[::1]:*' is invalid (Chromium ignores it, on every page); " +
-        'the My apps heading uses an inline style="flex:1" that style-src \'self\' blocks',
-    },
     () => {
       const csp = consoleErrors.filter((e) => /Content Security Policy/.test(e.text));
       assert.deepEqual([...new Set(csp.map((e) => e.text))], []);

@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// On an empty store, create demo members, an organization, an ad account and an app.
     #[arg(long)]
     pub demo: bool,
+    /// The ID-token signing algorithm: RS256 (default) or ES256.
+    #[arg(long, env = "SCOPEGATE_ID_TOKEN_ALG", value_name = "ALG")]
+    pub id_token_alg: Option<String>,
 }
 
 fn parse_compat(s: &str) -> Result<Compat, String> {
@@ -76,6 +79,7 @@ struct FileConfig {
     catalog: Option<PathBuf>,
     compat: Option<Compat>,
     secret_key: Option<String>,
+    id_token_alg: Option<String>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -117,6 +121,15 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         .and_then(|s| s.compat)
         .or(file.compat)
         .unwrap_or_default();
+    match serve
+        .and_then(|s| s.id_token_alg.clone())
+        .or(file.id_token_alg)
+        .as_deref()
+    {
+        None | Some("RS256") => {}
+        Some("ES256") => config.es256 = true,
+        Some(other) => bail!("id_token_alg must be RS256 or ES256, not {other}"),
+    }
     config.secret_key = std::env::var("SCOPEGATE_SECRET_KEY")
         .ok()
         .filter(|s| !s.is_empty())

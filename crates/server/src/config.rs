@@ -28,6 +28,8 @@ pub struct Config {
     pub compat: Compat,
     /// The master secret (32 bytes) that keys token hashes; from the environment or the data folder.
     pub secret_key: Option<String>,
+    /// Sign ID tokens with ES256 (RS256 keys stay published for clients that need them).
+    pub es256: bool,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             catalog_path: None,
             compat: Compat::Standard,
             secret_key: None,
+            es256: false,
         }
     }
 

@@ -35,6 +35,23 @@ pub fn router(state: AppState) -> Router {
             "/oauth/v2/authorization/consent",
             axum::routing::post(crate::oauth::authorize::consent),
         )
+        .route(
+            "/oauth/.well-known/openid-configuration",
+            get(crate::oidc::discovery),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(crate::oidc::discovery),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(crate::oidc::discovery),
+        )
+        .route("/oauth/openid/jwks", get(crate::oidc::jwks))
+        .route(
+            "/v2/userinfo",
+            get(crate::oidc::userinfo).post(crate::oidc::userinfo),
+        )
         .merge(crate::web::routes())
         .merge(crate::admin::routes())
         .route("/metrics", get(metrics))
@@ -103,7 +120,7 @@ async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Res
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' https: http://127.0.0.1:* http://localhost:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"),
         );
     }
     res

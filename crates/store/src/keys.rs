@@ -36,3 +36,61 @@ pub fn revoke_api_key(c: &mut dyn Conn, name: &str, now: UnixTime) -> Result<u64
         params![now, name],
     )
 }
+
+/// A stored signing key (its private half encrypted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub private_enc: String,
+    pub created_at: UnixTime,
+    pub retired_at: Option<UnixTime>,
+}
+
+fn signing_key(r: &crate::Row) -> Result<StoredSigningKey> {
+    Ok(StoredSigningKey {
+        kid: r.text(0)?,
+        alg: r.text(1)?,
+        public_jwk: r.text(2)?,
+        private_enc: r.text(3)?,
+        created_at: r.int(4)?,
+        retired_at: r.opt_int(5)?,
+    })
+}
+
+/// Adds a key and retires the one signing until now (it stays published).
+pub fn add_signing_key(c: &mut dyn Conn, k: &StoredSigningKey) -> Result<()> {
+    c.execute(
+        "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2",
+        params![k.created_at, &k.alg],
+    )?;
+    c.execute(
+        "INSERT INTO signing_keys (kid, alg, public_jwk, private_enc, created_at) VALUES ($1, $2, $3, $4, $5)",
+        params![&k.kid, &k.alg, &k.public_jwk, &k.private_enc, k.created_at],
+    )?;
+    Ok(())
+}
+
+/// The key that signs now for an algorithm (the newest not retired).
+pub fn active_signing_key(c: &mut dyn Conn, alg: &str) -> Result<Option<StoredSigningKey>> {
+    c.query_opt(
+        "SELECT kid, alg, public_jwk, private_enc, created_at, retired_at FROM signing_keys WHERE alg = $1 AND retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
+        params![alg],
+    )?
+    .as_ref()
+    .map(signing_key)
+    .transpose()
+}
+
+/// Keys to publish: the active ones and those retired after `since` (tokens they signed may
+/// still be outstanding).
+pub fn published_signing_keys(c: &mut dyn Conn, since: UnixTime) -> Result<Vec<StoredSigningKey>> {
+    c.query(
+        "SELECT kid, alg, public_jwk, private_enc, created_at, retired_at FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid",
+        params![since],
+    )?
+    .iter()
+    .map(signing_key)
+    .collect()
+}

@@ -6,11 +6,25 @@ use crate::{params, Result};
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_public_client.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_public_client.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_signing_keys.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_public_client.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_public_client.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_signing_keys.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut dyn Conn) -> Result<Vec<i64>> {

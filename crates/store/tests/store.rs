@@ -52,10 +52,15 @@ fn random_suffix() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_a_store_applies_nothing_twice() {
     let db = sqlite().await;
-    let Cleanup::Dir(dir) = &db.cleanup else { unreachable!() };
+    let Cleanup::Dir(dir) = &db.cleanup else {
+        unreachable!()
+    };
     let url = format!("sqlite://{}/scopegate.db", dir.display());
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.read(scopegate_store::schema_versions).await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        again.read(scopegate_store::schema_versions).await.unwrap(),
+        vec![1, 2, 3]
+    );
 }
 
 async fn sqlite() -> TestDb {
@@ -146,12 +151,15 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let count = store
-        .read(|c| c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?.int(0))
+        .read(|c| {
+            c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
+                .int(0)
+        })
         .await
         .unwrap();
-    assert_eq!(count, 2, "each migration is recorded once");
+    assert_eq!(count, 3, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres

@@ -150,6 +150,18 @@ pub enum ReviewCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; the old one stays published until ID tokens it signed expire.
+    Rotate {
+        /// RS256 or ES256.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+    /// List the published keys.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminKeyCommand {
     /// Create a key; printed once.
     Create {
@@ -331,6 +343,52 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
             let n = op(ops::keys::revoke(app, &actor, &name).await)?;
             print(json, &json!({"name": name, "revoked": n}), || {
                 format!("revoked {n} key(s) named {name}")
+            })
+        }
+        Command::Keys(KeysCommand::Rotate { alg }) => {
+            let a = scopegate_server::oidc::Alg::parse(&alg)
+                .ok_or_else(|| anyhow!("alg must be RS256 or ES256"))?;
+            scopegate_server::oidc::ensure_keys(app)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            let kid = scopegate_server::oidc::rotate(app, a)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            let now = app.now();
+            let target = kid.clone();
+            app.store
+                .write(move |c| {
+                    scopegate_store::audit::record(c, now, "cli", "keys.rotate", &target, "")
+                })
+                .await
+                .map_err(|e| anyhow!(e.to_string()))?;
+            print(json, &json!({"kid": kid, "alg": alg}), || {
+                format!("new {alg} signing key {kid}; the previous key stays published until the ID tokens it signed expire")
+            })
+        }
+        Command::Keys(KeysCommand::List) => {
+            let since = app.now() - scopegate_server::oidc::ID_TOKEN_TTL;
+            let keys = app
+                .store
+                .read(move |c| scopegate_store::keys::published_signing_keys(c, since))
+                .await
+                .map_err(|e| anyhow!(e.to_string()))?;
+            let list: Vec<serde_json::Value> = keys.iter().map(|k| json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at})).collect();
+            print(json, &list, || {
+                let mut s = String::new();
+                for k in &keys {
+                    let _ = writeln!(
+                        s,
+                        "{}  {}  created {}{}",
+                        k.kid,
+                        k.alg,
+                        when(k.created_at),
+                        k.retired_at
+                            .map(|r| format!("  retired {}", when(r)))
+                            .unwrap_or_else(|| "  (signing)".into())
+                    );
+                }
+                s
             })
         }
         Command::Serve(_) | Command::Catalog(_) => bail!("not an administrative command"),

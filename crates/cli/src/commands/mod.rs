@@ -40,6 +40,9 @@ pub enum Command {
     Review(admin::ReviewCommand),
     /// The audit log of every change.
     Audit(admin::AuditArgs),
+    /// ID-token signing keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
     /// Admin API keys for /admin/v1.
     #[command(subcommand, name = "admin-key")]
     AdminKey(admin::AdminKeyCommand),

@@ -42,6 +42,14 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         args.demo,
     );
     let state = AppState(Arc::new(app));
+    // Signing keys are made once per deployment; RSA generation takes a moment, so it runs in
+    // the background while the server already answers (ID tokens wait for it if they must).
+    let keys_state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = scopegate_server::oidc::ensure_keys(&keys_state).await {
+            tracing::error!(error = %e, "creating the signing keys failed");
+        }
+    });
     scopegate_server::serve::serve(
         listener,
         tls.config,

@@ -379,7 +379,9 @@ async fn refresh(
             // RFC 6749 6: a confidential client's refresh token needs the client's secret; only
             // a token issued to a public client may be refreshed without one.
             if public && !rt.public_client {
-                return Ok(RefreshOutcome::Refused(OAuthError::missing("client_secret")));
+                return Ok(RefreshOutcome::Refused(OAuthError::missing(
+                    "client_secret",
+                )));
             }
             if rt.revoked_at.is_some() || now >= rt.expires_at {
                 return Ok(RefreshOutcome::Refused(bad_refresh(compat)));

@@ -145,7 +145,7 @@ async fn list(
             &viewer,
             false,
             html! {
-                div.app-head { h1 style="flex:1" { "My apps" } a.button href="/developers/apps/new" { "Create app" } }
+                div.page-head { h1 { "My apps" } a.button href="/developers/apps/new" { "Create app" } }
                 (notices(&n))
                 @if apps.is_empty() {
                     div.card { p { "You have no apps yet. Create one to get a client ID and request products." } }
