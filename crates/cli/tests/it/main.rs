@@ -8,4 +8,5 @@ mod support;
 
 mod flow;
 mod foundation;
+mod oidc;
 mod portal;

@@ -77,6 +77,16 @@ impl Server {
 
     /// Starts the server on an existing data folder (for restarts).
     pub async fn start_in(data: TempDir, database_url: String, extra: &[&str]) -> Server {
+        Server::start_with(data, database_url, extra, &[]).await
+    }
+
+    /// Starts the server with extra environment variables (e.g. a shared SCOPEGATE_SECRET_KEY).
+    pub async fn start_with(
+        data: TempDir,
+        database_url: String,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = std::fs::File::create(data.path().join("server.log")).unwrap();
         let mut child = Command::new(BIN)
             .arg("--data-dir")
@@ -89,6 +99,7 @@ impl Server {
             .args(extra)
             .env("SCOPEGATE_LOG", "info")
             .env_remove("SCOPEGATE_SECRET_KEY")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
