@@ -173,7 +173,7 @@ describe('developer portal', { timeout: 300_000 }, () => {
     await screenshot(page, 'portal-review-queue');
 
     await clickAndWait(page, card.getByRole('button', { name: 'Approve' }));
-    assert.deepEqual(await notices(page), ['Approved.']);
+    assert.deepEqual(await notices(page), [`Approved Marketing Developer Platform (MDP) for app ${clientId}.`]);
     assert.equal(
       await page.locator('div.card', { has: page.locator('h2', { hasText: `Browser App → ${MDP}` }) }).count(),
       0,
@@ -190,7 +190,7 @@ describe('developer portal', { timeout: 300_000 }, () => {
 
     await lead.locator('select[name=reason]').selectOption('Unapproved Use Case');
     await clickAndWait(page, lead.getByRole('button', { name: 'Deny' }));
-    assert.deepEqual(await notices(page), ['Denied.']);
+    assert.deepEqual(await notices(page), [`Denied Lead Sync for app ${clientId}.`]);
     assert.equal(await lead.count(), 0);
     await screenshot(page, 'portal-review-queue-after');
   });

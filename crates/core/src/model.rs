@@ -257,6 +257,8 @@ pub struct TokenRecord {
     pub nonce: Option<String>,
     /// Issued to a public (native PKCE) client that authenticated with no secret.
     pub public_client: bool,
+    /// When the member signed in for the grant (OIDC `auth_time`); 0 for 2-legged tokens.
+    pub auth_time: UnixTime,
 }
 
 /// Where a token stands at a moment.

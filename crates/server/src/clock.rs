@@ -21,9 +21,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// The system clock plus an offset that tests can move forward.
-#[derive(Default)]
+/// A clock for tests: frozen at the time it was made, moved only by [`OffsetClock::advance`],
+/// so expiry arithmetic is exact however slow the machine is.
 pub struct OffsetClock(AtomicI64);
+
+impl Default for OffsetClock {
+    fn default() -> Self {
+        OffsetClock(AtomicI64::new(SystemClock.now()))
+    }
+}
 
 impl OffsetClock {
     /// Moves time forward by `secs`.
@@ -34,7 +40,7 @@ impl OffsetClock {
 
 impl Clock for OffsetClock {
     fn now(&self) -> i64 {
-        SystemClock.now() + self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst)
     }
 }
 

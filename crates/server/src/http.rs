@@ -47,6 +47,11 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(crate::oidc::discovery),
         )
+        // RFC 8414 3.1: the well-known segment goes between the host and the issuer's path.
+        .route(
+            "/.well-known/oauth-authorization-server/oauth",
+            get(crate::oidc::discovery),
+        )
         .route("/oauth/openid/jwks", get(crate::oidc::jwks))
         .route(
             "/v2/userinfo",

@@ -4,28 +4,32 @@
 use crate::conn::{Conn, Dialect};
 use crate::{params, Result};
 
-const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/sqlite/0002_public_client.sql"),
-    ),
-    (
-        3,
-        include_str!("../migrations/sqlite/0003_signing_keys.sql"),
-    ),
-];
-const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/postgres/0002_public_client.sql"),
-    ),
-    (
-        3,
-        include_str!("../migrations/postgres/0003_signing_keys.sql"),
-    ),
-];
+/// Every migration, as (version, file name); each file exists once per backend.
+macro_rules! migrations {
+    ($dir:literal) => {
+        &[
+            (
+                1,
+                include_str!(concat!("../migrations/", $dir, "/0001_init.sql")),
+            ),
+            (
+                2,
+                include_str!(concat!("../migrations/", $dir, "/0002_public_client.sql")),
+            ),
+            (
+                3,
+                include_str!(concat!("../migrations/", $dir, "/0003_signing_keys.sql")),
+            ),
+            (
+                4,
+                include_str!(concat!("../migrations/", $dir, "/0004_auth_time.sql")),
+            ),
+        ]
+    };
+}
+
+const SQLITE: &[(i64, &str)] = migrations!("sqlite");
+const POSTGRES: &[(i64, &str)] = migrations!("postgres");
 
 pub(crate) fn apply(conn: &mut dyn Conn) -> Result<Vec<i64>> {
     let list = match conn.dialect() {

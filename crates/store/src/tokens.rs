@@ -4,7 +4,7 @@ use scopegate_core::model::{CodeRecord, Grant, Session, TokenKind, TokenRecord, 
 
 use crate::{params, Conn, Result, Row, StoreError};
 
-const TOKEN_COLUMNS: &str = "hash, kind, client_id, grant_id, member_id, scopes, created_at, authorized_at, expires_at, revoked_at, refresh_hash, code_hash, rotated_at, nonce, public_client";
+const TOKEN_COLUMNS: &str = "hash, kind, client_id, grant_id, member_id, scopes, created_at, authorized_at, expires_at, revoked_at, refresh_hash, code_hash, rotated_at, nonce, public_client, auth_time";
 
 fn token(r: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
@@ -26,14 +26,15 @@ fn token(r: &Row) -> Result<TokenRecord> {
         rotated_at: r.opt_int(12)?,
         nonce: r.opt_text(13)?,
         public_client: r.bool(14)?,
+        auth_time: r.int(15)?,
     })
 }
 
 /// Stores a token. It is durable when the surrounding write returns.
 pub fn insert(c: &mut dyn Conn, t: &TokenRecord) -> Result<()> {
     c.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
-        params![&t.hash, t.kind.as_str(), &t.client_id, t.grant_id, t.member_id.clone(), &t.scopes, t.created_at, t.authorized_at, t.expires_at, t.revoked_at, t.refresh_hash.clone(), t.code_hash.clone(), t.rotated_at, t.nonce.clone(), t.public_client],
+        &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+        params![&t.hash, t.kind.as_str(), &t.client_id, t.grant_id, t.member_id.clone(), &t.scopes, t.created_at, t.authorized_at, t.expires_at, t.revoked_at, t.refresh_hash.clone(), t.code_hash.clone(), t.rotated_at, t.nonce.clone(), t.public_client, t.auth_time],
     )?;
     Ok(())
 }

@@ -364,7 +364,15 @@ async fn consent_is_skipped_for_a_covered_grant_with_a_live_token_and_shown_agai
             &[("csrf", &csrf), ("client_id", DEMO_APP)],
         )
         .await;
-    assert!(res.text().await.unwrap().contains("Access removed"));
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(b
+        .get(&loc)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Access removed"));
     assert_eq!(
         introspect(&s, t["access_token"].as_str().unwrap()).await["status"],
         "revoked"

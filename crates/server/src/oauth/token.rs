@@ -248,6 +248,7 @@ async fn authorization_code(
                 rotated_at: None,
                 nonce: record.nonce.clone(),
                 public_client: client.public,
+                auth_time: record.auth_time,
             };
             if wants_refresh {
                 let r = TokenRecord {
@@ -452,6 +453,7 @@ async fn refresh(
                     rotated_at: None,
                     nonce: None,
                     public_client: rt.public_client,
+                    auth_time: rt.auth_time,
                 },
             )?;
             Ok(RefreshOutcome::Issued {
@@ -461,7 +463,7 @@ async fn refresh(
                 refresh_remaining: rt.expires_at - now,
                 member_id: rt.member_id.clone(),
                 nonce: None,
-                auth_time: rt.authorized_at,
+                auth_time: rt.auth_time,
             })
         })
         .await
@@ -561,6 +563,7 @@ async fn client_credentials(
         rotated_at: None,
         nonce: None,
         public_client: false,
+        auth_time: 0,
     };
     // Durable before it is returned: the write resolves only after the commit.
     state

@@ -8,6 +8,27 @@ use scopegate_core::model::Member;
 const CSS: &str = include_str!("../../static/scopegate.css");
 
 /// GET /static/scopegate.css
+const FAVICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'><rect width='32' height='32' rx='6' fill='#0a66c2'/><text x='16' y='22' font-size='18' text-anchor='middle' fill='#fff' font-family='Arial'>sg</text></svg>";
+
+/// GET /static/favicon.svg
+pub async fn favicon() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
+/// GET /static/scopegate.css
 pub async fn stylesheet() -> Response {
     (
         [
@@ -48,10 +69,11 @@ pub fn page(title: &str, viewer: &Viewer, narrow: bool, body: Markup) -> Markup 
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · scopegate" }
                 link rel="stylesheet" href="/static/scopegate.css";
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
             }
             body {
                 header.top { div.bar {
-                    a.brand href="/developers/apps" { "scopegate" span { " developers" } }
+                    a.brand href="/developers/apps" { "scopegate" }
                     @if let Some(m) = viewer.member {
                         nav.main {
                             a href="/developers/apps" { "My apps" }

@@ -16,6 +16,8 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/scopegate.css", get(layout::stylesheet))
+        .route("/static/favicon.svg", get(layout::favicon))
+        .route("/favicon.ico", get(layout::favicon))
         .route("/login", get(signin::show).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/psettings/permitted-services", get(permitted::show))

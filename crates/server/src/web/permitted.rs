@@ -81,8 +81,17 @@ pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<
     )
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    page_handler(&state, &headers, None).await
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    ok: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(n): axum::extract::Query<Notice>,
+) -> Response {
+    page_handler(&state, &headers, n.ok.as_deref()).await
 }
 
 /// POST /psettings/permitted-services/revoke: revokes the grant and all its tokens at once.
@@ -131,5 +140,11 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     } else {
         "That app had no access."
     };
-    page_handler(&state, &headers, Some(notice)).await
+    // Post/redirect/get: reloading the page must not send the form again.
+    let enc: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/psettings/permitted-services?ok={enc}")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }

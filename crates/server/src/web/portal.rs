@@ -272,7 +272,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
                         h1 { (made.app.name) " is ready" }
                         div.notice.warn { "Copy the client secret now: it is shown only this once. scopegate keeps only a hash of it." }
                         label { "Client ID" }
-                        div.secret #client-id { (made.app.client_id) }
+                        div.plain #client-id { (made.app.client_id) }
                         label { "Client secret" }
                         div.secret #client-secret { (made.client_secret.expose()) }
                         div.actions { a.button href={ "/developers/apps/" (made.app.client_id) "/products" } { "Continue to Products" } }
@@ -475,6 +475,9 @@ fn auth_body(state: &AppState, s: &SignedIn, d: &AppDetails) -> Markup {
         div.card {
             h2 { "OAuth 2.0 scopes" }
             p.hint { "What your approved products let you request." }
+            @if d.permissions.member.is_empty() && d.permissions.application.is_empty() && d.permissions.auto_granted.is_empty() {
+                p.empty { "No scopes yet: add a product on the Products tab." }
+            }
             table {
                 thead { tr { th { "Scope" } th { "Flow" } th { "Description" } } }
                 tbody {
@@ -508,17 +511,21 @@ fn products_body(state: &AppState, s: &SignedIn, d: &AppDetails) -> Markup {
                 thead { tr { th { "Product" } th { "Grants" } th { "Status" } th {} } }
                 tbody { @for p in &d.products { tr {
                     td { strong { (p.name) } br; span.hint { (p.area) " · " (match p.access { Access::Open => "open", Access::Approval => "needs approval", Access::Closed => "closed" }) } }
-                    td { @for perm in &p.permissions { code { (perm) } " " } }
+                    td { @if p.permissions.is_empty() { span.empty { "No API permissions yet" } } @for perm in &p.permissions { code { (perm) } " " } }
                     td { (badge(p.status)) @if let Some(r) = &p.reason { br; span.hint { (r) } } }
                     td {
                         @match p.status {
                             ProductStatus::Available | ProductStatus::Denied => {
                                 @let prereq = state.catalog.program(&p.program_id).map(|pr| pr.prerequisites.clone()).unwrap_or_default();
+                                @let met = prereq.is_empty() || d.products.iter().any(|o| prereq.contains(&o.program_id) && o.status == ProductStatus::Approved);
                                 (action_form(s, id, "request", &[("program", &p.program_id)], if p.access == Access::Open { "Add product" } else { "Request access" }, "secondary"))
-                                @if !prereq.is_empty() { br; span.hint { "Requires an approved " (prereq.iter().filter_map(|x| state.catalog.program(x).map(|p| p.name.clone())).collect::<Vec<_>>().join(" or ")) } }
+                                @if !met { br; span.hint { "Requires an approved " (prereq.iter().filter_map(|x| state.catalog.program(x).map(|p| p.name.clone())).collect::<Vec<_>>().join(" or ")) } }
                             }
-                            ProductStatus::Approved | ProductStatus::Requested => {
+                            ProductStatus::Approved => {
                                 (action_form(s, id, "remove", &[("program", &p.program_id)], "Remove", "secondary"))
+                            }
+                            ProductStatus::Requested => {
+                                (action_form(s, id, "remove", &[("program", &p.program_id)], "Withdraw request", "secondary"))
                             }
                             ProductStatus::Closed => { span.hint { "Cannot be requested" } }
                         }
@@ -698,7 +705,15 @@ async fn review_queue(
     let mut rows = Vec::new();
     for r in &queue {
         let app = app_ops::get(&state, &r.client_id).await.ok();
-        rows.push((r.clone(), app));
+        // Show who asked by name, not by internal id.
+        let who = match r.requested_by.strip_prefix("member:") {
+            Some(id) => crate::ops::members::find(&state, id)
+                .await
+                .map(|m| format!("{} ({})", m.full_name(), m.email))
+                .unwrap_or_else(|_| r.requested_by.clone()),
+            None => r.requested_by.clone(),
+        };
+        rows.push((r.clone(), app, who));
     }
     let viewer = Viewer {
         member: Some(&s.member),
@@ -714,10 +729,10 @@ async fn review_queue(
                 h1 { "Partner program review queue" }
                 (notices(&n))
                 @if rows.is_empty() { div.card { p { "Nothing is waiting for review." } } }
-                @for (r, app) in &rows {
+                @for (r, app, who) in &rows {
                     div.card {
                         h2 { (app.as_ref().map(|a| a.name.clone()).unwrap_or_default()) " → " (state.catalog.program(&r.program_id).map(|p| p.name.clone()).unwrap_or_else(|| r.program_id.clone())) }
-                        p.hint { "App " code { (r.client_id) } " · requested " (date(r.requested_at)) " by " (r.requested_by) }
+                        p.hint { "App " code { (r.client_id) } " · requested " (date(r.requested_at)) " by " (who) }
                         form method="post" action="/developers/admin/review" {
                             (csrf_field(&s.session.csrf))
                             input type="hidden" name="client_id" value=(r.client_id);
@@ -755,11 +770,19 @@ async fn review_decide(State(state): State<AppState>, headers: HeaderMap, body: 
     let client_id = form.get("client_id").unwrap_or("").to_string();
     let program = form.get("program").unwrap_or("").to_string();
     match app_ops::decide(&state, &actor(&s), &client_id, &program, approve, reason).await {
-        Ok(()) => with_notice(
-            "/developers/admin/review",
-            "ok",
-            if approve { "Approved." } else { "Denied." },
-        ),
+        Ok(()) => {
+            let program_name = state
+                .catalog
+                .program(&program)
+                .map(|p| p.name.clone())
+                .unwrap_or(program.clone());
+            let verb = if approve { "Approved" } else { "Denied" };
+            with_notice(
+                "/developers/admin/review",
+                "ok",
+                &format!("{verb} {program_name} for app {client_id}."),
+            )
+        }
         Err(e) => with_notice("/developers/admin/review", "error", &e.public_message()),
     }
 }

@@ -57,7 +57,7 @@ fn form_page(
                     @if let Some(name) = for_app {
                         p.lede { "to continue to " strong { (name) } " with your " (platform) " account" }
                     } @else {
-                        p.lede { "Stay updated on your apps and the services you allowed" }
+                        p.lede { "Manage your apps and the services you allowed" }
                     }
                     @if let Some(e) = error { div.notice.error role="alert" { (e) } }
                     form method="post" action="/login" {
