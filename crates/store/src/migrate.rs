@@ -24,6 +24,14 @@ macro_rules! migrations {
                 4,
                 include_str!(concat!("../migrations/", $dir, "/0004_auth_time.sql")),
             ),
+            (
+                5,
+                include_str!(concat!(
+                    "../migrations/",
+                    $dir,
+                    "/0005_partial_token_indexes.sql"
+                )),
+            ),
         ]
     };
 }

@@ -100,6 +100,15 @@ impl Conn for SqliteConn<'_> {
     }
 }
 
+/// Runs a transaction-control statement through the statement cache: these run several times
+/// per request, and parsing them each time showed in profiles.
+fn control(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
 fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     // Readers open read-write with query_only set: a SQLITE_OPEN_READ_ONLY connection cannot
     // rebuild the WAL index itself when it finds it stale, and must not be the reason a read fails.
@@ -177,10 +186,10 @@ impl SqliteBackend {
         let conn = slot
             .as_ref()
             .ok_or_else(|| StoreError::Backend("no reader".into()))?;
-        conn.execute_batch("BEGIN").map_err(map_err)?;
+        control(conn, "BEGIN")?;
         let result = f(&mut SqliteConn(conn));
         // A read transaction has nothing to keep; ending it releases the WAL snapshot.
-        let _ = conn.execute_batch("COMMIT");
+        let _ = control(conn, "COMMIT");
         result
     }
 }
@@ -203,21 +212,23 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            let _ = control(&conn, "SAVEPOINT job");
             let outcome =
                 std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut SqliteConn(&conn))));
             match outcome {
                 Ok((true, done)) => {
-                    let _ = conn.execute_batch("RELEASE job");
+                    let _ = control(&conn, "RELEASE job");
                     completions.push(done);
                 }
                 Ok((false, done)) => {
-                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    let _ = control(&conn, "ROLLBACK TO job");
+                    let _ = control(&conn, "RELEASE job");
                     completions.push(done);
                 }
                 Err(_) => {
                     // The job's completion was lost with the panic; its caller sees a closed channel.
-                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    let _ = control(&conn, "ROLLBACK TO job");
+                    let _ = control(&conn, "RELEASE job");
                     tracing::error!("sqlite: a write job panicked and was rolled back");
                 }
             }

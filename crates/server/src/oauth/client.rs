@@ -93,58 +93,53 @@ pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Presented>
     }
 }
 
-/// Authenticates a client. An unknown client and a wrong secret get the same answer, after the
-/// same work (one store read and one keyed hash), so neither reveals which it was.
-pub async fn authenticate(
-    state: &App,
-    p: &Presented,
-    allow_public: bool,
-) -> Result<Client, OAuthError> {
-    let hash = p
-        .secret
-        .as_deref()
-        .map(|s| state.keys.token_hash.hash_str(s));
-    let id = p.client_id.clone();
-    let found = state
-        .store
-        .read(move |c| {
-            let Some(app) = apps::get(c, &id)? else {
-                return Ok(None);
-            };
-            let ok = match &hash {
-                Some(h) => apps::secret_matches(c, &id, h)?,
-                None => false,
-            };
-            let approved = apps::approved_programs(c, &id)?;
-            Ok(Some((app, ok, approved)))
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "client authentication: store failed");
-            OAuthError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again shortly",
-            )
-        })?;
+/// What the store knows about a presented client: the app, whether the secret matched, and its
+/// approved programs. Runs inside a caller's read transaction, so an endpoint that must also
+/// look a token up pays for one transaction, not two.
+pub type Found = Option<(AppRecord, bool, Vec<String>)>;
+
+/// Looks a presented client up (see [`Found`]).
+pub fn lookup(
+    c: &mut dyn scopegate_store::Conn,
+    client_id: &str,
+    secret: Option<&scopegate_core::SecretHash>,
+) -> scopegate_store::Result<Found> {
+    let Some(app) = apps::get(c, client_id)? else {
+        return Ok(None);
+    };
+    let ok = match secret {
+        Some(h) => apps::secret_matches(c, client_id, h)?,
+        None => false,
+    };
+    let approved = apps::approved_programs(c, client_id)?;
+    Ok(Some((app, ok, approved)))
+}
+
+/// Decides a lookup. An unknown client and a wrong secret get the same answer, after the same
+/// work (one store read and one keyed hash), so neither reveals which it was.
+pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client, OAuthError> {
     match found {
-        Some((app, true, approved)) => Ok(Client {
-            app,
-            approved,
-            public: false,
-            basic: p.basic,
-        }),
+        Some((app, true, approved)) => Ok(Client { app, approved, public: false, basic: p.basic }),
         // A native PKCE app may omit the secret; PKCE then proves possession of the code.
         Some((app, false, approved)) if p.secret.is_none() && allow_public && app.native_pkce => {
-            Ok(Client {
-                app,
-                approved,
-                public: true,
-                basic: p.basic,
-            })
+            Ok(Client { app, approved, public: true, basic: p.basic })
         }
         // Without a secret the answer is the same whether or not the client exists.
         _ if p.secret.is_none() => Err(OAuthError::missing("client_secret")),
         _ => Err(OAuthError::invalid_client(p.basic)),
     }
+}
+
+/// The answer when the store cannot be read.
+pub fn unavailable(e: scopegate_store::StoreError) -> OAuthError {
+    tracing::error!(error = %e, "store failed");
+    OAuthError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+}
+
+/// Authenticates a client (one read transaction).
+pub async fn authenticate(state: &App, p: &Presented, allow_public: bool) -> Result<Client, OAuthError> {
+    let hash = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s));
+    let id = p.client_id.clone();
+    let found = state.store.read(move |c| lookup(c, &id, hash.as_ref())).await.map_err(unavailable)?;
+    decide(p, found, allow_public)
 }

@@ -72,15 +72,19 @@ async fn introspect_inner(
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::missing("token"))?
-        .to_string();
-    let client = caller(state, headers, &form, false).await?;
-    let Some(t) = lookup(state, &token)
-        .await?
-        .filter(|t| t.client_id == client.app.client_id)
-    else {
+    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let p = client::presented(headers, &form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
+    let secret = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s)).ok_or_else(|| OAuthError::missing("client_secret"))?;
+    let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
+    let id = p.client_id.clone();
+    // The hot path: client authentication and the token lookup in one read transaction.
+    let (found, t) = state
+        .store
+        .read(move |c| Ok((client::lookup(c, &id, Some(&secret))?, tokens::get(c, &token_hash)?)))
+        .await
+        .map_err(client::unavailable)?;
+    let client = client::decide(&p, found, false)?;
+    let Some(t) = t.filter(|t| t.client_id == client.app.client_id) else {
         return Ok(no_store(StatusCode::OK, json!({"active": false})));
     };
     let now = state.now();
