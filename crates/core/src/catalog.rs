@@ -113,6 +113,17 @@ pub struct Permission {
     pub programs: Vec<String>,
 }
 
+impl Permission {
+    /// True for a deprecated permission that is gone, not merely changed: one whose replacements
+    /// do not include itself, or that no program grants any more (r_ads_leadgen_automation).
+    /// rw_dmp_segments, replaced by itself plus r_ads and still granted by Audiences, is changed.
+    pub fn retired(&self) -> bool {
+        self.deprecated.as_ref().is_some_and(|d| {
+            !d.replacements.iter().any(|r| *r == self.name) || self.programs.is_empty()
+        })
+    }
+}
+
 /// A product or partner program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Program {

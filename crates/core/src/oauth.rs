@@ -53,7 +53,14 @@ impl ScopeRefusal {
             ScopeRefusal::AutoGranted(_) => "it is granted automatically to apps approved for its program and must not be requested in the OAuth flow".into(),
             ScopeRefusal::Closed(_) => "it belongs to a closed program that cannot be requested".into(),
             ScopeRefusal::NotGranted(_) => "no product approved for your application grants it; request the product on the Products tab".into(),
-            ScopeRefusal::Deprecated { replacements, .. } => format!("it is deprecated; request {} instead", replacements.join(", ")),
+            ScopeRefusal::Deprecated { scope, replacements } => {
+                if replacements.contains(scope) {
+                    let others: Vec<&str> = replacements.iter().filter(|r| *r != scope).map(String::as_str).collect();
+                    format!("its endpoints moved: request it together with {}", others.join(", "))
+                } else {
+                    format!("it is deprecated; request {} instead", replacements.join(", "))
+                }
+            }
         }
     }
 
@@ -100,27 +107,27 @@ pub fn resolve_member_scopes(
         if p.auto_granted {
             return Err(ScopeRefusal::AutoGranted(name.into()));
         }
-        if effective.member.contains(name) {
-            scopes.insert(name);
-            continue;
-        }
-        // A deprecation whose replacements include the permission itself (rw_dmp_segments,
-        // r_ads_leadgen_automation) changed what the permission covers but did not retire it.
-        let retired = p
-            .deprecated
-            .as_ref()
-            .filter(|d| !d.replacements.iter().any(|r| r == name));
-        if let Some(d) = retired {
+        if let Some(d) = &p.deprecated {
+            // A deprecation whose replacements include the permission itself (rw_dmp_segments,
+            // r_ads_leadgen_automation) changed what it covers: it stays, but only together
+            // with its other replacements. Auto-granted replacements are never requested.
+            let kept = !p.retired();
+            let companions = d.replacements.iter().filter(|r| {
+                r.as_str() != name && !catalog.permission(r).is_some_and(|q| q.auto_granted)
+            });
             match d.policy_on(today) {
                 MigrationPolicy::Reject => {
-                    return Err(ScopeRefusal::Deprecated {
-                        scope: name.into(),
-                        replacements: d.replacements.clone(),
-                    })
+                    let held = effective.member.contains(name);
+                    if !kept || (held && companions.clone().any(|c| !requested.contains(c))) {
+                        return Err(ScopeRefusal::Deprecated {
+                            scope: name.into(),
+                            replacements: d.replacements.clone(),
+                        });
+                    }
                 }
                 MigrationPolicy::Map => {
-                    // Replace by the replacements the app's products grant; auto-granted ones are
-                    // held through the program and never put in the scope string.
+                    // Replaced by the replacements the app's products grant; auto-granted ones
+                    // are held through the program and never put in the scope string.
                     let held: Vec<String> = d
                         .replacements
                         .iter()
@@ -133,10 +140,16 @@ pub fn resolve_member_scopes(
                     for r in &held {
                         scopes.insert(r.as_str());
                     }
-                    mapped.push((name.to_string(), held));
+                    if held.len() != 1 || held[0] != name {
+                        mapped.push((name.to_string(), held));
+                    }
                     continue;
                 }
             }
+        }
+        if effective.member.contains(name) {
+            scopes.insert(name);
+            continue;
         }
         let only_closed = !p.programs.is_empty()
             && p.programs.iter().all(|id| {
@@ -151,6 +164,99 @@ pub fn resolve_member_scopes(
         });
     }
     Ok(ResolvedScopes { scopes, mapped })
+}
+
+/// Seed 002: before the platform's sunset date, or while the app holds an extension, a request
+/// without `scope` uses the app's default scopes; afterwards it is refused.
+pub fn default_scopes_allowed(
+    sunset: Option<Date>,
+    today: Date,
+    extension_until: Option<Date>,
+) -> bool {
+    match sunset {
+        None => true,
+        Some(s) if today < s => true,
+        Some(_) => extension_until.is_some_and(|e| today <= e),
+    }
+}
+
+/// The scopes a token still authorizes on `today`: a retired deprecated permission stops
+/// authorizing once its policy turns to `reject` (its cut-off), though the token keeps it in its
+/// record (introspection shows the real scopes).
+pub fn authorized_scopes(catalog: &Catalog, token_scopes: &ScopeSet, today: Date) -> ScopeSet {
+    ScopeSet::from_names(
+        token_scopes
+            .iter()
+            .filter(|s| match catalog.permission(s) {
+                Some(p) if p.retired() => p
+                    .deprecated
+                    .as_ref()
+                    .is_some_and(|d| d.policy_on(today) == MigrationPolicy::Map),
+                _ => true,
+            })
+            .map(str::to_string),
+    )
+}
+
+/// One old permission in a migration plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlanLine {
+    pub old: String,
+    /// Replacements to request (auto-granted ones left out).
+    pub request: Vec<String>,
+    /// Replacements held through the program, never requested.
+    pub auto_granted: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// `scopegate migrate plan`: the new scope string for an old one (decision 5).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// The scopes to request, deduplicated, without auto-granted permissions.
+    pub scopes: Vec<String>,
+    pub changes: Vec<PlanLine>,
+    /// Requested names the catalog does not know (kept, flagged).
+    pub unknown: Vec<String>,
+}
+
+/// Maps old permissions to their replacements (seed 003).
+pub fn migration_plan(catalog: &Catalog, requested: &ScopeSet) -> Plan {
+    let mut scopes = ScopeSet::default();
+    let mut changes = Vec::new();
+    let mut unknown = Vec::new();
+    for name in requested.iter() {
+        match catalog.permission(name) {
+            None => {
+                unknown.push(name.to_string());
+                scopes.insert(name);
+            }
+            Some(p) => match &p.deprecated {
+                Some(d) => {
+                    let (auto, request): (Vec<String>, Vec<String>) = d
+                        .replacements
+                        .iter()
+                        .cloned()
+                        .partition(|r| catalog.permission(r).is_some_and(|q| q.auto_granted));
+                    for r in &request {
+                        scopes.insert(r.as_str());
+                    }
+                    changes.push(PlanLine {
+                        old: name.to_string(),
+                        request,
+                        auto_granted: auto,
+                        note: d.note.clone(),
+                    });
+                }
+                None if p.auto_granted => {}
+                None => scopes.insert(name),
+            },
+        }
+    }
+    Plan {
+        scopes: scopes.iter().map(str::to_string).collect(),
+        changes,
+        unknown,
+    }
 }
 
 /// Decision 2: must the member see the consent screen?
@@ -172,15 +278,9 @@ pub fn consent_needed(
     let Some(granted) = granted else {
         return Consent::Show { reauthorize: false };
     };
-    let has_deprecated = granted.iter().any(|s| {
-        catalog.permission(s).is_some_and(|p| {
-            p.deprecated.is_some()
-                && !p
-                    .deprecated
-                    .as_ref()
-                    .is_some_and(|d| d.replacements.iter().any(|r| r == s))
-        })
-    });
+    let has_deprecated = granted
+        .iter()
+        .any(|s| catalog.permission(s).is_some_and(|p| p.retired()));
     if has_deprecated || !requested.is_subset(granted) {
         return Consent::Show { reauthorize: true };
     }
@@ -353,5 +453,150 @@ mod tests {
             resolve_application_scopes(&none, None),
             Err(AppScopeRefusal::NoneHeld)
         );
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+    use crate::portal::effective_permissions;
+    use time::macros::date;
+
+    const BEFORE: Date = date!(2020 - 01 - 01);
+    const AFTER: Date = date!(2026 - 11 - 27);
+
+    fn held(programs: &[&str]) -> EffectivePermissions {
+        let ids: Vec<String> = programs.iter().map(|s| s.to_string()).collect();
+        effective_permissions(&Catalog::linkedin(), &ids)
+    }
+
+    fn s(x: &str) -> ScopeSet {
+        ScopeSet::parse(x).unwrap()
+    }
+
+    /// An app approved for everything that grants the replacements.
+    fn marketing() -> EffectivePermissions {
+        held(&[
+            "advertising-apis",
+            "marketing-developer-platform",
+            "audiences",
+            "share-on-linkedin",
+        ])
+    }
+
+    #[test]
+    fn every_old_permission_maps_before_the_cutoff() {
+        let c = Catalog::linkedin();
+        let e = marketing();
+        let cases = [
+            ("rw_ad_campaigns", "r_ads_reporting rw_ads"),
+            ("r_ad_campaigns", "r_ads r_ads_reporting"),
+            ("rw_organization", "r_member_social r_organization_social rw_organization_admin w_member_social w_organization_social"),
+            ("r_organization", "r_member_social r_organization_social rw_organization_admin"),
+            ("rw_dmp_segments", "r_ads rw_dmp_segments"),
+            ("r_ads_leadgen_automation", "r_ads r_organization_social"),
+            ("rw_company_admin", "r_organization_social rw_organization_admin w_organization_social"),
+            ("w_share", "w_member_social w_organization_social"),
+        ];
+        for (old, want) in cases {
+            let r = resolve_member_scopes(&c, &e, &s(old), BEFORE)
+                .unwrap_or_else(|e| panic!("{old}: {e:?}"));
+            assert_eq!(r.scopes, s(want), "{old}");
+            assert!(
+                !r.scopes.contains("r_targeting") && !r.scopes.contains("r_organization_lookup")
+            );
+            assert_eq!(r.mapped.len(), 1, "{old} is reported as mapped");
+        }
+    }
+
+    #[test]
+    fn every_old_permission_is_refused_after_the_cutoff_naming_its_replacements() {
+        let c = Catalog::linkedin();
+        let e = marketing();
+        for old in [
+            "rw_ad_campaigns",
+            "r_ad_campaigns",
+            "rw_organization",
+            "r_organization",
+            "rw_dmp_segments",
+            "r_ads_leadgen_automation",
+            "rw_company_admin",
+            "w_share",
+        ] {
+            let err = resolve_member_scopes(&c, &e, &s(old), AFTER).unwrap_err();
+            let ScopeRefusal::Deprecated { replacements, .. } = &err else {
+                panic!("{old}: {err:?}")
+            };
+            let d = err.description();
+            for r in replacements
+                .iter()
+                .filter(|r| r.as_str() != old && !c.permission(r).unwrap().auto_granted)
+            {
+                assert!(d.contains(r.as_str()), "{old}: {d}");
+            }
+        }
+        // A kept permission with its companions is a normal permission again.
+        assert!(resolve_member_scopes(&c, &e, &s("rw_dmp_segments r_ads"), AFTER).is_ok());
+    }
+
+    #[test]
+    fn default_scopes_follow_the_sunset_and_extensions() {
+        let sunset = Some(date!(2019 - 09 - 15));
+        assert!(default_scopes_allowed(sunset, date!(2019 - 09 - 14), None));
+        assert!(!default_scopes_allowed(sunset, date!(2019 - 09 - 15), None));
+        assert!(default_scopes_allowed(
+            sunset,
+            AFTER,
+            Some(date!(2027 - 01 - 01))
+        ));
+        assert!(!default_scopes_allowed(
+            sunset,
+            AFTER,
+            Some(date!(2026 - 01 - 01))
+        ));
+        assert!(default_scopes_allowed(None, AFTER, None));
+    }
+
+    #[test]
+    fn deprecated_scopes_stop_authorizing_at_the_cutoff() {
+        let c = Catalog::linkedin();
+        let t = s("w_share rw_dmp_segments openid");
+        assert_eq!(authorized_scopes(&c, &t, BEFORE), t);
+        assert_eq!(
+            authorized_scopes(&c, &t, AFTER),
+            s("openid rw_dmp_segments")
+        );
+    }
+
+    #[test]
+    fn the_plan_dedupes_and_leaves_out_auto_granted_replacements() {
+        let c = Catalog::linkedin();
+        let p = migration_plan(
+            &c,
+            &s("r_ad_campaigns rw_ad_campaigns w_share r_liteprofile"),
+        );
+        assert_eq!(
+            p.scopes,
+            [
+                "r_ads",
+                "r_ads_reporting",
+                "r_liteprofile",
+                "rw_ads",
+                "w_member_social",
+                "w_organization_social"
+            ]
+        );
+        assert_eq!(p.changes.len(), 3);
+        assert!(p
+            .changes
+            .iter()
+            .all(|l| l.auto_granted == ["r_targeting"] || l.old == "w_share"));
+        let leadgen = migration_plan(&c, &s("r_ads_leadgen_automation"));
+        assert!(leadgen.changes[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("r_ads"));
+        assert_eq!(migration_plan(&c, &s("made_up")).unknown, ["made_up"]);
     }
 }

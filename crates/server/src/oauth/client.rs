@@ -119,10 +119,20 @@ pub fn lookup(
 /// work (one store read and one keyed hash), so neither reveals which it was.
 pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client, OAuthError> {
     match found {
-        Some((app, true, approved)) => Ok(Client { app, approved, public: false, basic: p.basic }),
+        Some((app, true, approved)) => Ok(Client {
+            app,
+            approved,
+            public: false,
+            basic: p.basic,
+        }),
         // A native PKCE app may omit the secret; PKCE then proves possession of the code.
         Some((app, false, approved)) if p.secret.is_none() && allow_public && app.native_pkce => {
-            Ok(Client { app, approved, public: true, basic: p.basic })
+            Ok(Client {
+                app,
+                approved,
+                public: true,
+                basic: p.basic,
+            })
         }
         // Without a secret the answer is the same whether or not the client exists.
         _ if p.secret.is_none() => Err(OAuthError::missing("client_secret")),
@@ -133,13 +143,28 @@ pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client,
 /// The answer when the store cannot be read.
 pub fn unavailable(e: scopegate_store::StoreError) -> OAuthError {
     tracing::error!(error = %e, "store failed");
-    OAuthError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+    OAuthError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "try again shortly",
+    )
 }
 
 /// Authenticates a client (one read transaction).
-pub async fn authenticate(state: &App, p: &Presented, allow_public: bool) -> Result<Client, OAuthError> {
-    let hash = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s));
+pub async fn authenticate(
+    state: &App,
+    p: &Presented,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
+    let hash = p
+        .secret
+        .as_deref()
+        .map(|s| state.keys.token_hash.hash_str(s));
     let id = p.client_id.clone();
-    let found = state.store.read(move |c| lookup(c, &id, hash.as_ref())).await.map_err(unavailable)?;
+    let found = state
+        .store
+        .read(move |c| lookup(c, &id, hash.as_ref()))
+        .await
+        .map_err(unavailable)?;
     decide(p, found, allow_public)
 }

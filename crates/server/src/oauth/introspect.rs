@@ -72,15 +72,27 @@ async fn introspect_inner(
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::missing("token"))?.to_string();
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::missing("token"))?
+        .to_string();
     let p = client::presented(headers, &form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
-    let secret = p.secret.as_deref().map(|s| state.keys.token_hash.hash_str(s)).ok_or_else(|| OAuthError::missing("client_secret"))?;
+    let secret = p
+        .secret
+        .as_deref()
+        .map(|s| state.keys.token_hash.hash_str(s))
+        .ok_or_else(|| OAuthError::missing("client_secret"))?;
     let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
     let id = p.client_id.clone();
     // The hot path: client authentication and the token lookup in one read transaction.
     let (found, t) = state
         .store
-        .read(move |c| Ok((client::lookup(c, &id, Some(&secret))?, tokens::get(c, &token_hash)?)))
+        .read(move |c| {
+            Ok((
+                client::lookup(c, &id, Some(&secret))?,
+                tokens::get(c, &token_hash)?,
+            ))
+        })
         .await
         .map_err(client::unavailable)?;
     let client = client::decide(&p, found, false)?;
