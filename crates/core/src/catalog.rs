@@ -118,9 +118,9 @@ impl Permission {
     /// do not include itself, or that no program grants any more (r_ads_leadgen_automation).
     /// rw_dmp_segments, replaced by itself plus r_ads and still granted by Audiences, is changed.
     pub fn retired(&self) -> bool {
-        self.deprecated.as_ref().is_some_and(|d| {
-            !d.replacements.iter().any(|r| *r == self.name) || self.programs.is_empty()
-        })
+        self.deprecated
+            .as_ref()
+            .is_some_and(|d| !d.replacements.contains(&self.name) || self.programs.is_empty())
     }
 }
 
