@@ -53,6 +53,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/reviews", get(reviews))
         .route("/admin/v1/reviews/{client_id}/{program}", post(decide))
         .route("/admin/v1/audit", get(audit))
+        .route("/admin/v1/migrations/report", get(migration_report))
+        .route(
+            "/admin/v1/apps/{client_id}/defaults",
+            get(show_defaults).put(set_defaults),
+        )
+        .route("/admin/v1/apps/{client_id}/extension", put(set_extension))
 }
 
 /// The authenticated admin caller.
@@ -379,4 +385,67 @@ async fn audit(State(state): State<AppState>, _: Admin, Query(q): Query<AuditQue
         .await
         .map_err(Error::from);
     reply(r)
+}
+
+async fn migration_report(State(state): State<AppState>, Admin(actor): Admin) -> Response {
+    reply(ops::migrate::report(&state, &actor).await)
+}
+
+async fn show_defaults(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> Response {
+    reply(ops::migrate::defaults(&state, &actor, &id).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scopes {
+    scopes: String,
+}
+
+async fn set_defaults(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let b: Scopes = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    reply(ops::migrate::set_defaults(&state, &actor, &id, &b.scopes).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extension {
+    until: Option<String>,
+}
+
+async fn set_extension(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let b: Extension = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let until = match b.until.as_deref() {
+        None => None,
+        Some(d) => {
+            match time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    return admin_error(&Error::Invalid(
+                        "until must be a date like 2027-01-31, or null".into(),
+                    ))
+                }
+            }
+        }
+    };
+    reply(ops::migrate::set_extension(&state, &actor, &id, until).await)
 }

@@ -73,3 +73,17 @@ pub fn random_id(entropy: &dyn Entropy, len: usize) -> String {
     }
     out
 }
+
+/// The UTC date of a Unix time.
+pub fn date_of(t: i64) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| d.date())
+        .unwrap_or(time::Date::MIN)
+}
+
+/// The Unix time of the end of a UTC date (23:59:59).
+pub fn end_of(d: time::Date) -> i64 {
+    d.with_hms(23, 59, 59)
+        .map(|t| t.assume_utc().unix_timestamp())
+        .unwrap_or(i64::MAX)
+}

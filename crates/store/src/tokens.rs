@@ -361,3 +361,37 @@ pub fn clear_failures(c: &mut dyn Conn, key: &str) -> Result<()> {
     c.execute("DELETE FROM sign_in_failures WHERE key = $1", params![key])?;
     Ok(())
 }
+
+/// Live tokens (not revoked, not expired) created before `before`, optionally of one app, oldest
+/// first: seed 003 step 8, verifying a migration by the timestamps of stored tokens.
+pub fn live_issued_before(
+    c: &mut dyn Conn,
+    before: UnixTime,
+    now: UnixTime,
+    client_id: Option<&str>,
+) -> Result<Vec<TokenRecord>> {
+    let rows = match client_id {
+        Some(id) => c.query(
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE client_id = $1 AND created_at < $2 AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > $3 ORDER BY created_at"),
+            params![id, before, now],
+        )?,
+        None => c.query(
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE created_at < $1 AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > $2 ORDER BY client_id, created_at"),
+            params![before, now],
+        )?,
+    };
+    rows.iter().map(token).collect()
+}
+
+/// Every live grant (for migration reports).
+pub fn live_grants(c: &mut dyn Conn) -> Result<Vec<Grant>> {
+    c.query(
+        &format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE revoked_at IS NULL ORDER BY client_id, id"
+        ),
+        params![],
+    )?
+    .iter()
+    .map(grant)
+    .collect()
+}

@@ -109,6 +109,28 @@ pub enum AppCommand {
     /// Products and partner programs.
     #[command(subcommand)]
     Product(ProductCommand),
+    /// Show (or with --set, replace) the app's default scopes.
+    Defaults {
+        app: String,
+        /// Space- or comma-separated member permissions.
+        #[arg(long)]
+        set: Option<String>,
+    },
+    /// Default-scope extensions past the sunset (platform admins).
+    #[command(subcommand)]
+    Extension(ExtensionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionCommand {
+    /// Let the app use its default scopes until DATE (YYYY-MM-DD, inclusive).
+    Grant {
+        app: String,
+        #[arg(long)]
+        until: String,
+    },
+    /// End the app's extension now.
+    Revoke { app: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,7 +413,9 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
                 s
             })
         }
-        Command::Serve(_) | Command::Catalog(_) => bail!("not an administrative command"),
+        Command::Serve(_) | Command::Catalog(_) | Command::Migrate(_) => {
+            bail!("not an administrative command")
+        }
     }
 }
 
@@ -647,6 +671,36 @@ async fn app_command(app: &App, json: bool, actor: &Actor, c: AppCommand) -> any
                     )
                 },
             )
+        }
+        AppCommand::Defaults { app: id, set } => {
+            let d = match set {
+                Some(scopes) => op(ops::migrate::set_defaults(app, actor, &id, &scopes).await)?,
+                None => op(ops::migrate::defaults(app, actor, &id).await)?,
+            };
+            print(json, &d, || {
+                format!(
+                    "default scopes of {}: {}\nextension: {}\nused for requests without scope today: {}",
+                    d.client_id,
+                    if d.default_scopes.is_empty() { "none".to_string() } else { d.default_scopes.join(" ") },
+                    d.extension_until.clone().map(|u| format!("until {u}")).unwrap_or_else(|| "none".into()),
+                    if d.in_force { "yes" } else { "no (default scopes are sunset: request scopes explicitly)" }
+                )
+            })
+        }
+        AppCommand::Extension(ExtensionCommand::Grant { app: id, until }) => {
+            let date = time::Date::parse(
+                &until,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| anyhow!("--until must be a date like 2027-01-31"))?;
+            let d = op(ops::migrate::set_extension(app, actor, &id, Some(date)).await)?;
+            print(json, &d, || {
+                format!("{id} may use its default scopes until {until}")
+            })
+        }
+        AppCommand::Extension(ExtensionCommand::Revoke { app: id }) => {
+            let d = op(ops::migrate::set_extension(app, actor, &id, None).await)?;
+            print(json, &d, || format!("{id} has no default-scope extension"))
         }
         AppCommand::Product(ProductCommand::Remove { app: id, program }) => {
             op(ops::apps::remove_product(app, actor, &id, &program).await)?;

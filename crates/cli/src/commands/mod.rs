@@ -3,6 +3,7 @@
 
 mod admin;
 mod catalog;
+mod migrate;
 mod serve;
 
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ pub enum Command {
     Review(admin::ReviewCommand),
     /// The audit log of every change.
     Audit(admin::AuditArgs),
+    /// Permission migrations: plans, a source scanner, the token audit, the report.
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCommand),
     /// ID-token signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
@@ -52,6 +56,7 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(&global, &args).await,
         Command::Catalog(c) => catalog::run(&global, c),
+        Command::Migrate(c) => migrate::run(&global, c).await,
         other => {
             let app = open_app(&global).await?;
             admin::run(&app, global.json, other).await?;

@@ -8,5 +8,6 @@ mod support;
 
 mod flow;
 mod foundation;
+mod migrate;
 mod oidc;
 mod portal;

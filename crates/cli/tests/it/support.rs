@@ -288,6 +288,14 @@ impl InProc {
     }
 
     pub async fn start(compat: scopegate_server::Compat) -> InProc {
+        InProc::with_catalog(compat, scopegate_core::Catalog::linkedin()).await
+    }
+
+    /// The demo data set over a given catalog.
+    pub async fn with_catalog(
+        compat: scopegate_server::Compat,
+        catalog: scopegate_core::Catalog,
+    ) -> InProc {
         use std::sync::Arc;
         let data = TempDir::new("inproc");
         let database_url = format!("sqlite://{}/scopegate.db", data.path().display());
@@ -302,7 +310,7 @@ impl InProc {
         let clock = Arc::new(scopegate_server::clock::OffsetClock::default());
         let app = scopegate_server::App::open(
             config,
-            scopegate_core::Catalog::linkedin(),
+            catalog,
             clock.clone(),
             Arc::new(scopegate_server::clock::OsEntropy),
         )

@@ -253,14 +253,23 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         }
         (None, None) => None,
     };
-    let requested = match params.get("scope") {
+    let today = crate::clock::date_of(app.now());
+    let mut requested = match params.get("scope") {
         Some(s) => ScopeSet::parse(s).map_err(|e| fail("invalid_scope", &e.to_string()))?,
         None => ScopeSet::default(),
     };
+    // Seed 002: without `scope`, the app's default scopes apply only before the sunset or under
+    // an extension a platform admin granted; otherwise the request is refused below.
+    if requested.is_empty()
+        && scopegate_core::oauth::default_scopes_allowed(
+            app.catalog.platform.default_scope_sunset,
+            today,
+            record.extension_until.map(crate::clock::date_of),
+        )
+    {
+        requested = ScopeSet::parse(&record.default_scopes).unwrap_or_default();
+    }
     let effective = effective_permissions(&app.catalog, &approved);
-    let today = time::OffsetDateTime::from_unix_timestamp(app.now())
-        .map(|d| d.date())
-        .unwrap_or(time::Date::MIN);
     let resolved =
         resolve_member_scopes(&app.catalog, &effective, &requested, today).map_err(|refusal| {
             let mut description = refusal.description();

@@ -4,6 +4,7 @@ pub mod apps;
 pub mod bootstrap;
 pub mod keys;
 pub mod members;
+pub mod migrate;
 
 use std::fmt;
 

@@ -78,7 +78,10 @@ pub fn page(title: &str, viewer: &Viewer, narrow: bool, body: Markup) -> Markup 
                         nav.main {
                             a href="/developers/apps" { "My apps" }
                             a href="/psettings/permitted-services" { "Permitted services" }
-                            @if m.platform_admin { a href="/developers/admin/review" { "Review queue" } }
+                            @if m.platform_admin {
+                                a href="/developers/admin/review" { "Review queue" }
+                                a href="/developers/admin/migrations" { "Migrations" }
+                            }
                         }
                         span.hint { (m.full_name()) }
                         @if let Some(csrf) = viewer.csrf {

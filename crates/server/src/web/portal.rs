@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/developers/admin/review",
             get(review_queue).post(review_decide),
         )
+        .route("/developers/admin/migrations", get(migrations_report))
 }
 
 /// A date for people: 2026-11-27.
@@ -785,4 +786,49 @@ async fn review_decide(State(state): State<AppState>, headers: HeaderMap, body: 
         }
         Err(e) => with_notice("/developers/admin/review", "error", &e.public_message()),
     }
+}
+
+/// GET /developers/admin/migrations: apps still on deprecated permissions or default scopes.
+async fn migrations_report(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let s = match signed_in(&state, &headers, "/developers/admin/migrations").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let rows = match crate::ops::migrate::report(&state, &actor(&s)).await {
+        Ok(r) => r,
+        Err(e) => return layout::error_page(error_status(&e), "Not allowed", &e.public_message()),
+    };
+    let viewer = Viewer {
+        member: Some(&s.member),
+        csrf: Some(&s.session.csrf),
+    };
+    layout::respond(
+        StatusCode::OK,
+        page(
+            "Permission migrations",
+            &viewer,
+            false,
+            html! {
+                h1 { "Permission migrations" }
+                p.lede { "Apps whose members still hold deprecated permissions, or that rely on default scopes under an extension." }
+                @if rows.is_empty() {
+                    div.card { p { "Every app is on current permissions. Nothing to migrate." } }
+                } @else {
+                    div.card { table {
+                        thead { tr { th { "App" } th { "Deprecated permissions held" } th { "Members to re-authorize" } th { "Default scopes" } } }
+                        tbody { @for r in &rows { tr {
+                            td { strong { (r.name) } br; code { (r.client_id) } }
+                            td { @if r.deprecated_permissions.is_empty() { span.empty { "none" } } @for p in &r.deprecated_permissions { code { (p) } " " } }
+                            td { (r.members_to_reauthorize) }
+                            td { @if r.default_scopes.is_empty() { span.empty { "none" } } @else {
+                                @for p in &r.default_scopes { code { (p) } " " }
+                                br; span.hint { "extension until " (r.extension_until.clone().unwrap_or_default()) }
+                            } }
+                        } } }
+                    } }
+                }
+                p.hint { "Plan an app's new scope string with " code { "scopegate migrate plan" } ", find old permissions in its code with " code { "scopegate migrate scan" } ", and verify the migration with " code { "scopegate migrate tokens --issued-before" } "." }
+            },
+        ),
+    )
 }

@@ -1,0 +1,150 @@
+//! `scopegate migrate plan|tokens|report` (and `scan`, over the scanner crate).
+
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::Subcommand;
+use scopegate_core::oauth::migration_plan;
+use scopegate_core::ScopeSet;
+use scopegate_server::ops::{self, Actor};
+use serde_json::json;
+
+use super::{load_catalog, open_app, print};
+use crate::settings::{self, Global};
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// The new scope string for an old one, with a note per old permission.
+    Plan {
+        /// The scopes the app requests today (space- or comma-separated).
+        scopes: String,
+    },
+    /// Live tokens issued before a time, per app (seed 003 step 8); --revoke revokes them.
+    Tokens {
+        /// Unix seconds, or an RFC 3339 time like 2026-11-27T00:00:00Z.
+        #[arg(long)]
+        issued_before: String,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Apps still on deprecated permissions or default scopes, and members to re-authorize.
+    Report,
+}
+
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| anyhow!("--issued-before must be Unix seconds or an RFC 3339 time, e.g. 2026-11-27T00:00:00Z"))
+}
+
+pub async fn run(global: &Global, command: MigrateCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        MigrateCommand::Plan { scopes } => {
+            let config = settings::resolve(global, None)?;
+            let catalog = load_catalog(config.catalog_path.as_deref())?;
+            let requested = ScopeSet::parse(&scopes).map_err(|e| anyhow!(e.to_string()))?;
+            let plan = migration_plan(&catalog, &requested);
+            print(
+                global.json,
+                &json!({"scope": plan.scopes.join(" "), "plan": plan}),
+                || {
+                    let mut s = format!("scope={}\n", plan.scopes.join(" "));
+                    for c in &plan.changes {
+                        let _ = write!(s, "\n{} -> {}", c.old, c.request.join(" "));
+                        if !c.auto_granted.is_empty() {
+                            let _ = write!(
+                                s,
+                                "\n  granted automatically with the program, do not request: {}",
+                                c.auto_granted.join(", ")
+                            );
+                        }
+                        if let Some(n) = &c.note {
+                            let _ = write!(s, "\n  note: {n}");
+                        }
+                    }
+                    for u in &plan.unknown {
+                        let _ = write!(s, "\n{u}: not a permission of this catalog (kept as is)");
+                    }
+                    if plan.changes.is_empty() {
+                        s.push_str("\nno old permissions: nothing to migrate");
+                    }
+                    s
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MigrateCommand::Tokens {
+            issued_before,
+            app: client,
+            revoke,
+        } => {
+            let before = parse_time(&issued_before)?;
+            let app = open_app(global).await?;
+            let (rows, revoked) =
+                ops::migrate::tokens_before(&app, &Actor::Cli, before, client.as_deref(), revoke)
+                    .await
+                    .map_err(|e| anyhow!(e.public_message()))?;
+            print(
+                global.json,
+                &json!({"issued_before": before, "apps": rows, "revoked": revoked}),
+                || {
+                    let mut s = String::new();
+                    for r in &rows {
+                        let _ = writeln!(s, "{}: {} live tokens issued before the migration ({} members, {} application tokens)", r.client_id, r.tokens, r.members.len(), r.application_tokens);
+                    }
+                    if rows.is_empty() {
+                        s.push_str("no live token was issued before that time: the migration is complete\n");
+                    }
+                    if revoke {
+                        let _ = writeln!(s, "revoked {revoked} tokens");
+                    }
+                    s
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MigrateCommand::Report => {
+            let app = open_app(global).await?;
+            let rows = ops::migrate::report(&app, &Actor::Cli)
+                .await
+                .map_err(|e| anyhow!(e.public_message()))?;
+            print(global.json, &rows, || {
+                let mut s = String::new();
+                for r in &rows {
+                    let _ = writeln!(
+                        s,
+                        "{} ({}): deprecated {} · {} members to re-authorize{}",
+                        r.name,
+                        r.client_id,
+                        if r.deprecated_permissions.is_empty() {
+                            "none".into()
+                        } else {
+                            r.deprecated_permissions.join(", ")
+                        },
+                        r.members_to_reauthorize,
+                        if r.default_scopes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " · default scopes {} until {}",
+                                r.default_scopes.join(" "),
+                                r.extension_until.clone().unwrap_or_default()
+                            )
+                        }
+                    );
+                }
+                if rows.is_empty() {
+                    s.push_str("no app relies on deprecated permissions or default scopes\n");
+                }
+                s
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
