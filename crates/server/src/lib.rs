@@ -4,6 +4,7 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod maintenance;
 pub mod metrics;
 pub mod password;
 pub mod serve;

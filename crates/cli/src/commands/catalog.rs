@@ -25,7 +25,8 @@ pub enum CatalogCommand {
 pub fn run(global: &Global, command: CatalogCommand) -> anyhow::Result<ExitCode> {
     match command {
         CatalogCommand::Show => {
-            let catalog = load_catalog(global.catalog.as_deref())?;
+            let config = crate::settings::resolve(global, None)?;
+            let catalog = load_catalog(config.catalog_path.as_deref())?;
             print(global.json, &catalog, || human(&catalog))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -50,6 +50,10 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
             tracing::error!(error = %e, "creating the signing keys failed");
         }
     });
+    tokio::spawn(scopegate_server::maintenance::purge_loop(
+        state.0.clone(),
+        std::time::Duration::from_secs(60),
+    ));
     scopegate_server::serve::serve(
         listener,
         tls.config,

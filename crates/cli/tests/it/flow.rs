@@ -588,3 +588,35 @@ async fn member_and_role_commands_work_with_json() {
     // The password is stored as argon2id, never in the clear.
     assert!(!store_files_contain(s.data.path(), "a-long-password"));
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_refresh_token_all_succeed() {
+    let s = InProc::demo().await;
+    let b = s.browser();
+    let code = code_for(&s, &b, "openid", "").await;
+    let (_, t) = redeem(&s, &code, &[]).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (client, url, rt) = (s.client.clone(), s.url("/oauth/v2/accessToken"), rt.clone());
+        tasks.push(tokio::spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", DEMO_APP),
+                ("client_secret", DEMO_SECRET),
+            ];
+            client
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200, "a concurrent refresh failed");
+    }
+}

@@ -436,3 +436,51 @@ fn cli_errors_go_to_stderr_with_exit_1_and_change_nothing() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn configuration_precedence_is_flag_then_environment_then_file() {
+    let dir = TempDir::new("config");
+    let catalog = |name: &str| {
+        let f = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&f, format!("[platform]\nname = \"{name}\"\n")).unwrap();
+        f.display().to_string()
+    };
+    let (from_file, from_env, from_flag) = (catalog("file"), catalog("env"), catalog("flag"));
+    let config = dir.path().join("scopegate.toml");
+    std::fs::write(&config, format!("catalog = \"{from_file}\"\n")).unwrap();
+    let shown = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&config)
+            .env_remove("SCOPEGATE_CATALOG");
+        if let Some(e) = env {
+            cmd.env("SCOPEGATE_CATALOG", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--catalog", f]);
+        }
+        let out = cmd.args(["--json", "catalog", "show"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["platform"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(shown(None, None), "file");
+    assert_eq!(shown(Some(&from_env), None), "env");
+    assert_eq!(shown(Some(&from_env), Some(&from_flag)), "flag");
+    // An unknown key in the file is an error, not silence.
+    std::fs::write(&config, "listen_port = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["catalog", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}

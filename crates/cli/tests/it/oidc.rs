@@ -568,3 +568,63 @@ async fn nodes_over_one_postgresql_agree_on_keys_and_tokens() {
         .unwrap();
     assert_eq!(i["status"], "revoked");
 }
+
+#[tokio::test]
+async fn quirk_expires_in_is_one_second_short_in_linkedin_mode() {
+    for (compat, want) in [(Compat::Standard, 5_184_000), (Compat::Linkedin, 5_183_999)] {
+        let s = InProc::start(compat).await;
+        assert_eq!(
+            sign_in(&s, "openid", None).await["expires_in"],
+            want,
+            "{compat:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn es256_signs_id_tokens_when_configured_and_rs256_stays_published() {
+    let s = InProc::with_config(scopegate_core::Catalog::linkedin(), |c| c.es256 = true).await;
+    let t = sign_in(&s, "openid", None).await;
+    let jwt = t["id_token"].as_str().unwrap();
+    let header = part(jwt, 0);
+    assert_eq!(header["alg"], "ES256");
+    let keys = jwks(&s).await;
+    let algs: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert!(
+        algs.contains(&"ES256") && algs.contains(&"RS256"),
+        "{algs:?}"
+    );
+    let jwk = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap();
+    // Verify with ring: the uncompressed P-256 point is 0x04 || x || y.
+    let mut point = vec![4u8];
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+    let (input, sig) = jwt.rsplit_once('.').unwrap();
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+    key.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
+        .expect("the ES256 signature verifies");
+    let d: Value = s
+        .client
+        .get(s.url("/oauth/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256"])
+    );
+}

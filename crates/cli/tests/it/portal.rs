@@ -651,3 +651,53 @@ async fn a_developer_sees_only_their_own_apps() {
     let list = b.get("/developers/apps").await.text().await.unwrap();
     assert!(!list.contains(DEMO_APP));
 }
+
+#[tokio::test]
+async fn introspection_reports_expiry_and_expired_rows_are_purged_later() {
+    let s = InProc::demo().await;
+    let (_, t) = s
+        .post_form(
+            "/oauth/v2/accessToken",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEMO_APP),
+                ("client_secret", DEMO_SECRET),
+            ],
+        )
+        .await;
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let check = |s: &InProc| {
+        let token = token.clone();
+        let (client, url) = (s.client.clone(), s.url("/oauth/v2/introspectToken"));
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("client_id", DEMO_APP),
+                    ("client_secret", DEMO_SECRET),
+                    ("token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    s.clock.advance(30 * 60);
+    let i = check(&s).await;
+    assert_eq!(
+        (i["active"].as_bool(), i["status"].as_str()),
+        (Some(false), Some("expired"))
+    );
+    assert_eq!(
+        scopegate_server::maintenance::purge_once(&s.state).await,
+        0,
+        "kept for a while after expiry"
+    );
+    s.clock
+        .advance(scopegate_server::maintenance::KEEP_EXPIRED + 1);
+    assert!(scopegate_server::maintenance::purge_once(&s.state).await >= 1);
+    assert_eq!(check(&s).await, serde_json::json!({"active": false}));
+}

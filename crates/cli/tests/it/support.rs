@@ -296,6 +296,14 @@ impl InProc {
         compat: scopegate_server::Compat,
         catalog: scopegate_core::Catalog,
     ) -> InProc {
+        InProc::with_config(catalog, move |c| c.compat = compat).await
+    }
+
+    /// The demo data set with a configuration tweak.
+    pub async fn with_config(
+        catalog: scopegate_core::Catalog,
+        tweak: impl FnOnce(&mut scopegate_server::Config),
+    ) -> InProc {
         use std::sync::Arc;
         let data = TempDir::new("inproc");
         let database_url = format!("sqlite://{}/scopegate.db", data.path().display());
@@ -305,7 +313,7 @@ impl InProc {
         config.database_url = database_url.clone();
         config.listen = addr;
         config.public_url = format!("https://{addr}");
-        config.compat = compat;
+        tweak(&mut config);
         let tls = scopegate_server::tls::setup(None, None, data.path()).unwrap();
         let clock = Arc::new(scopegate_server::clock::OffsetClock::default());
         let app = scopegate_server::App::open(

@@ -118,7 +118,11 @@ fn token_response(state: &AppState, issued: &Issued, id_token: Option<String>) -
     let compat = state.config.compat;
     let mut body = json!({
         "access_token": issued.access.expose(),
-        "expires_in": issued.access_expires_in,
+        // LinkedIn quirk: real responses say 5183999, one second short of 60 days.
+        "expires_in": match compat {
+            Compat::Standard => issued.access_expires_in,
+            Compat::Linkedin => issued.access_expires_in - 1,
+        },
         "scope": scope_string(compat, &issued.scopes),
         "token_type": "Bearer",
     });
