@@ -54,6 +54,12 @@ pub struct ServeArgs {
     /// On an empty store, create demo members, an organization, an ad account and an app.
     #[arg(long)]
     pub demo: bool,
+    /// A route table for the decision API and forward-auth (default: the sandbox's).
+    #[arg(long, env = "SCOPEGATE_ROUTES", value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+    /// Serve the LinkedIn-shaped sandbox API: true or false (default: on with the embedded catalog).
+    #[arg(long, env = "SCOPEGATE_SANDBOX", value_name = "BOOL")]
+    pub sandbox: Option<bool>,
     /// The ID-token signing algorithm: RS256 (default) or ES256.
     #[arg(long, env = "SCOPEGATE_ID_TOKEN_ALG", value_name = "ALG")]
     pub id_token_alg: Option<String>,
@@ -80,6 +86,8 @@ struct FileConfig {
     compat: Option<Compat>,
     secret_key: Option<String>,
     id_token_alg: Option<String>,
+    routes: Option<PathBuf>,
+    sandbox: Option<bool>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -130,6 +138,8 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         Some("ES256") => config.es256 = true,
         Some(other) => bail!("id_token_alg must be RS256 or ES256, not {other}"),
     }
+    config.routes_path = serve.and_then(|s| s.routes.clone()).or(file.routes);
+    config.sandbox = serve.and_then(|s| s.sandbox).or(file.sandbox);
     config.secret_key = std::env::var("SCOPEGATE_SECRET_KEY")
         .ok()
         .filter(|s| !s.is_empty())

@@ -4,10 +4,12 @@
 //! the time and an [`secret::Entropy`] in, so every rule is testable with plain values.
 
 pub mod catalog;
+pub mod enforce;
 pub mod model;
 pub mod oauth;
 pub mod portal;
 pub mod redirect;
+pub mod routes;
 pub mod scope;
 pub mod secret;
 

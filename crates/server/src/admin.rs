@@ -89,9 +89,9 @@ impl FromRequestParts<AppState> for Admin {
         if !scheme.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
             return Err(unauthorized());
         }
-        ops::keys::authenticate(state, key.trim())
+        ops::keys::authenticate(state, key.trim(), ops::keys::KeyKind::Admin)
             .await
-            .map(Admin)
+            .map(|name| Admin(Actor::ApiKey(name)))
             .ok_or_else(unauthorized)
     }
 }

@@ -30,6 +30,11 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Sign ID tokens with ES256 (RS256 keys stay published for clients that need them).
     pub es256: bool,
+    /// A route table for the decision API and forward-auth (default: the sandbox's, with the
+    /// embedded catalog).
+    pub routes_path: Option<PathBuf>,
+    /// Serve the LinkedIn-shaped sandbox API (default: on with the embedded catalog only).
+    pub sandbox: Option<bool>,
 }
 
 impl Config {
@@ -47,6 +52,8 @@ impl Config {
             compat: Compat::Standard,
             secret_key: None,
             es256: false,
+            routes_path: None,
+            sandbox: None,
         }
     }
 

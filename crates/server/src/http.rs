@@ -57,6 +57,17 @@ pub fn router(state: AppState) -> Router {
             "/v2/userinfo",
             get(crate::oidc::userinfo).post(crate::oidc::userinfo),
         )
+        .route(
+            "/authz/v1/check",
+            axum::routing::post(crate::enforce::check),
+        )
+        .route("/authz/v1/forward-auth", any(crate::enforce::forward_auth))
+        .route(
+            "/authz/v1/forward-auth/{*rest}",
+            any(crate::enforce::forward_auth),
+        )
+        .route("/v2/{*rest}", any(crate::sandbox::handle))
+        .route("/rest/{*rest}", any(crate::sandbox::handle))
         .merge(crate::web::routes())
         .merge(crate::admin::routes())
         .route("/metrics", get(metrics))

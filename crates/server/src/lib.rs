@@ -7,12 +7,14 @@ pub mod http;
 pub mod maintenance;
 pub mod metrics;
 pub mod password;
+pub mod sandbox;
 pub mod serve;
 pub mod state;
 pub mod tls;
 
 pub use config::{Compat, Config};
 pub use state::{App, AppState};
+pub mod enforce;
 pub mod error;
 pub mod form;
 pub mod oauth;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use scopegate_core::routes::{RouteTable, SANDBOX_TOML};
 use scopegate_core::{Catalog, Entropy, HashKey};
 use scopegate_store::Store;
 
@@ -37,6 +38,10 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub catalog: Arc<Catalog>,
+    /// The route table the decision API, forward-auth and the sandbox enforce.
+    pub routes: Arc<RouteTable>,
+    /// Whether the sandbox API answers under /v2 and /rest.
+    pub sandbox: bool,
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
@@ -61,6 +66,8 @@ pub enum StartError {
     Store(#[from] scopegate_store::StoreError),
     #[error("{0}")]
     Secret(String),
+    #[error("{0}")]
+    Routes(String),
 }
 
 impl App {
@@ -73,12 +80,15 @@ impl App {
         entropy: Arc<dyn Entropy>,
     ) -> Result<App, StartError> {
         let master = master_secret(&config, entropy.as_ref())?;
+        let (routes, sandbox) = load_routes(&config, &catalog)?;
         let store = Store::open(&config.database_url).await?;
         Ok(App {
             keys: Keys::derive(&master),
             config,
             store,
             catalog: Arc::new(catalog),
+            routes: Arc::new(routes),
+            sandbox,
             clock,
             entropy,
             metrics: Metrics::default(),
@@ -134,4 +144,39 @@ fn create_secret(path: &Path, entropy: &dyn Entropy) -> Result<Vec<u8>, StartErr
         "created a new master secret in the data folder; set SCOPEGATE_SECRET_KEY to keep it elsewhere (several nodes must share it)"
     );
     Ok(key.to_vec())
+}
+
+/// The route table in force, and whether the sandbox serves it. With the embedded catalog the
+/// sandbox's table is the default and the sandbox is on; with an operator's catalog there is no
+/// default table (its permissions are the operator's) and the sandbox is off. Both switchable.
+pub fn load_routes(config: &Config, catalog: &Catalog) -> Result<(RouteTable, bool), StartError> {
+    let problems = |path: &str, p: Vec<scopegate_core::Problem>| {
+        StartError::Routes(format!(
+            "the route table is invalid:\n{}",
+            p.iter()
+                .map(|x| format!("{path}:{}: {}", x.line, x.reason))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    };
+    let embedded = config.catalog_path.is_none();
+    let table = match &config.routes_path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| StartError::Routes(format!("{}: {e}", p.display())))?;
+            RouteTable::from_toml(&text, catalog)
+                .map_err(|e| problems(&p.display().to_string(), e))?
+        }
+        None if embedded => RouteTable::from_toml(SANDBOX_TOML, catalog)
+            .map_err(|e| problems("linkedin-routes.toml", e))?,
+        None => RouteTable {
+            name: "none".into(),
+            default_version: "NO_VERSION".into(),
+            routes: vec![],
+        },
+    };
+    let sandbox = config
+        .sandbox
+        .unwrap_or(embedded && config.routes_path.is_none());
+    Ok((table, sandbox))
 }

@@ -9,31 +9,32 @@ pub fn insert_api_key(
     c: &mut dyn Conn,
     hash: &str,
     name: &str,
+    kind: &str,
     created_by: &str,
     now: UnixTime,
 ) -> Result<()> {
     c.execute(
-        "INSERT INTO admin_api_keys (hash, name, created_by, created_at) VALUES ($1, $2, $3, $4)",
-        params![hash, name, created_by, now],
+        "INSERT INTO admin_api_keys (hash, name, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        params![hash, name, kind, created_by, now],
     )?;
     Ok(())
 }
 
 /// The name of a live key with this hash.
-pub fn api_key_name(c: &mut dyn Conn, hash: &str) -> Result<Option<String>> {
+pub fn api_key_name(c: &mut dyn Conn, hash: &str, kind: &str) -> Result<Option<String>> {
     c.query_opt(
-        "SELECT name FROM admin_api_keys WHERE hash = $1 AND revoked_at IS NULL",
-        params![hash],
+        "SELECT name FROM admin_api_keys WHERE hash = $1 AND kind = $2 AND revoked_at IS NULL",
+        params![hash, kind],
     )?
     .map(|r| r.text(0))
     .transpose()
 }
 
 /// Revokes every live key with this name; returns how many.
-pub fn revoke_api_key(c: &mut dyn Conn, name: &str, now: UnixTime) -> Result<u64> {
+pub fn revoke_api_key(c: &mut dyn Conn, name: &str, kind: &str, now: UnixTime) -> Result<u64> {
     c.execute(
-        "UPDATE admin_api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-        params![now, name],
+        "UPDATE admin_api_keys SET revoked_at = $1 WHERE name = $2 AND kind = $3 AND revoked_at IS NULL",
+        params![now, name, kind],
     )
 }
 

@@ -32,6 +32,10 @@ macro_rules! migrations {
                     "/0005_partial_token_indexes.sql"
                 )),
             ),
+            (
+                6,
+                include_str!(concat!("../migrations/", $dir, "/0006_enforcement.sql")),
+            ),
         ]
     };
 }

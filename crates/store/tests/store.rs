@@ -59,7 +59,7 @@ async fn reopening_a_store_applies_nothing_twice() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(
         again.read(scopegate_store::schema_versions).await.unwrap(),
-        vec![1, 2, 3, 4, 5]
+        vec![1, 2, 3, 4, 5, 6]
     );
 }
 
@@ -151,7 +151,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     let count = store
         .read(|c| {
             c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
@@ -159,7 +159,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 5, "each migration is recorded once");
+    assert_eq!(count, 6, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres

@@ -353,7 +353,7 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
             })
         }
         Command::AdminKey(AdminKeyCommand::Create { name }) => {
-            let key = op(ops::keys::create(app, &actor, &name).await)?;
+            let key = op(ops::keys::create(app, &actor, &name, ops::keys::KeyKind::Admin).await)?;
             print(json, &json!({"name": name, "key": key.expose()}), || {
                 format!(
                     "admin API key {name}: {}\n(shown once; use it as Authorization: Bearer …)",
@@ -362,7 +362,7 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
             })
         }
         Command::AdminKey(AdminKeyCommand::Revoke { name }) => {
-            let n = op(ops::keys::revoke(app, &actor, &name).await)?;
+            let n = op(ops::keys::revoke(app, &actor, &name, ops::keys::KeyKind::Admin).await)?;
             print(json, &json!({"name": name, "revoked": n}), || {
                 format!("revoked {n} key(s) named {name}")
             })
@@ -413,7 +413,24 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
                 s
             })
         }
-        Command::Serve(_) | Command::Catalog(_) | Command::Migrate(_) => {
+        Command::RsKey(AdminKeyCommand::Create { name }) => {
+            let key =
+                op(
+                    ops::keys::create(app, &actor, &name, ops::keys::KeyKind::ResourceServer).await,
+                )?;
+            print(json, &json!({"name": name, "key": key.expose()}), || {
+                format!("resource-server key {name}: {}\n(shown once; send it as Authorization: Bearer … to /authz/v1/check)", key.expose())
+            })
+        }
+        Command::RsKey(AdminKeyCommand::Revoke { name }) => {
+            let n = op(
+                ops::keys::revoke(app, &actor, &name, ops::keys::KeyKind::ResourceServer).await,
+            )?;
+            print(json, &json!({"name": name, "revoked": n}), || {
+                format!("revoked {n} key(s) named {name}")
+            })
+        }
+        Command::Serve(_) | Command::Catalog(_) | Command::Migrate(_) | Command::Routes(_) => {
             bail!("not an administrative command")
         }
     }

@@ -137,3 +137,76 @@ fn human(c: &Catalog) -> String {
     }
     s
 }
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Validate a route table against the catalog; exit 1 on any problem.
+    Check {
+        /// The route table (TOML).
+        file: PathBuf,
+    },
+    /// Print the route table in force (the sandbox's by default).
+    Show,
+}
+
+pub fn run_routes(global: &Global, command: RoutesCommand) -> anyhow::Result<ExitCode> {
+    let config = crate::settings::resolve(global, None)?;
+    let catalog = load_catalog(config.catalog_path.as_deref())?;
+    match command {
+        RoutesCommand::Show => {
+            let table = scopegate_core::routes::RouteTable::from_toml(
+                scopegate_core::routes::SANDBOX_TOML,
+                &catalog,
+            )
+            .map_err(|p| {
+                anyhow::anyhow!(
+                    "the sandbox routes do not fit this catalog ({} problems)",
+                    p.len()
+                )
+            })?;
+            print(global.json, &table, || {
+                let mut s = String::new();
+                for r in &table.routes {
+                    let _ = writeln!(
+                        s,
+                        "{:<6} {:<45} {}",
+                        r.method,
+                        r.path,
+                        r.permissions.join(" | ")
+                    );
+                }
+                s
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RoutesCommand::Check { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let problems = match scopegate_core::routes::RouteTable::from_toml(&text, &catalog) {
+                Ok(_) => vec![],
+                Err(p) => p,
+            };
+            let ok = problems.is_empty();
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"file": file.display().to_string(), "ok": ok, "problems": problems})
+                    )?
+                );
+            } else {
+                for p in &problems {
+                    eprintln!("{}:{}: {}", file.display(), p.line, p.reason);
+                }
+                if ok {
+                    println!("{}: ok", file.display());
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -47,6 +47,12 @@ pub enum Command {
     /// ID-token signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Route tables for the decision API, forward-auth and the sandbox.
+    #[command(subcommand)]
+    Routes(catalog::RoutesCommand),
+    /// Resource-server keys for the decision API (/authz/v1/check).
+    #[command(subcommand, name = "rs-key")]
+    RsKey(admin::AdminKeyCommand),
     /// Admin API keys for /admin/v1.
     #[command(subcommand, name = "admin-key")]
     AdminKey(admin::AdminKeyCommand),
@@ -56,6 +62,7 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(&global, &args).await,
         Command::Catalog(c) => catalog::run(&global, c),
+        Command::Routes(c) => catalog::run_routes(&global, c),
         Command::Migrate(c) => migrate::run(&global, c).await,
         other => {
             let app = open_app(&global).await?;

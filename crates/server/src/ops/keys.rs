@@ -8,7 +8,31 @@ use crate::ops::Actor;
 use crate::state::App;
 
 /// Creates a key; the returned secret is shown once.
-pub async fn create(app: &App, actor: &Actor, name: &str) -> Result<Secret> {
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The admin API.
+    Admin,
+    /// A resource server calling the decision API.
+    ResourceServer,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Admin => "admin",
+            KeyKind::ResourceServer => "resource-server",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Admin => "sgk_",
+            KeyKind::ResourceServer => "sgr_",
+        }
+    }
+}
+
+pub async fn create(app: &App, actor: &Actor, name: &str, kind: KeyKind) -> Result<Secret> {
     if !actor.is_platform_admin() {
         return Err(Error::Forbidden(
             "only a platform admin can create admin API keys".into(),
@@ -20,21 +44,28 @@ pub async fn create(app: &App, actor: &Actor, name: &str) -> Result<Secret> {
             "the key name must be 1 to 100 printable characters".into(),
         ));
     }
-    let secret = Secret::generate(app.entropy.as_ref(), "sgk_");
+    let secret = Secret::generate(app.entropy.as_ref(), kind.prefix());
     let hash = app.keys.token_hash.hash(&secret).as_str().to_string();
     let now = app.now();
     let by = actor.to_string();
     app.store
         .write(move |c| {
-            keys::insert_api_key(c, &hash, &name, &by, now)?;
-            audit::record(c, now, &by, "admin_key.create", &name, "")
+            keys::insert_api_key(c, &hash, &name, kind.as_str(), &by, now)?;
+            audit::record(
+                c,
+                now,
+                &by,
+                &format!("{}_key.create", kind.as_str()),
+                &name,
+                "",
+            )
         })
         .await?;
     Ok(secret)
 }
 
 /// Revokes the keys with this name.
-pub async fn revoke(app: &App, actor: &Actor, name: &str) -> Result<u64> {
+pub async fn revoke(app: &App, actor: &Actor, name: &str, kind: KeyKind) -> Result<u64> {
     if !actor.is_platform_admin() {
         return Err(Error::Forbidden(
             "only a platform admin can revoke admin API keys".into(),
@@ -46,9 +77,16 @@ pub async fn revoke(app: &App, actor: &Actor, name: &str) -> Result<u64> {
     let n = app
         .store
         .write(move |c| {
-            let n = keys::revoke_api_key(c, &name, now)?;
+            let n = keys::revoke_api_key(c, &name, kind.as_str(), now)?;
             if n > 0 {
-                audit::record(c, now, &by, "admin_key.revoke", &name, "")?;
+                audit::record(
+                    c,
+                    now,
+                    &by,
+                    &format!("{}_key.revoke", kind.as_str()),
+                    &name,
+                    "",
+                )?;
             }
             Ok(n)
         })
@@ -61,13 +99,12 @@ pub async fn revoke(app: &App, actor: &Actor, name: &str) -> Result<u64> {
     Ok(n)
 }
 
-/// The actor a presented key stands for.
-pub async fn authenticate(app: &App, presented: &str) -> Option<Actor> {
+/// The name of the live key of this kind that was presented.
+pub async fn authenticate(app: &App, presented: &str, kind: KeyKind) -> Option<String> {
     let hash = app.keys.token_hash.hash_str(presented).as_str().to_string();
     app.store
-        .read(move |c| keys::api_key_name(c, &hash))
+        .read(move |c| keys::api_key_name(c, &hash, kind.as_str()))
         .await
         .ok()
         .flatten()
-        .map(Actor::ApiKey)
 }

@@ -1,0 +1,294 @@
+//! Route tables: which permission allows which API call, on which resource, within which quota.
+//!
+//! One declarative TOML format describes scopegate's own sandbox API and any operator's API
+//! behind a gateway (docs/routes.md). Loading validates against the catalog and reports every
+//! problem with its line, like the catalog does.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::catalog::{Catalog, Problem, ResourceType};
+
+/// The sandbox API's route table, built into the binary.
+pub const SANDBOX_TOML: &str = include_str!("../../../catalogs/linkedin-routes.toml");
+
+/// Where a route finds the resource it acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "from", content = "name")]
+pub enum TargetSource {
+    /// A `{name}` segment of the path.
+    Path(String),
+    /// A query parameter.
+    Query(String),
+    /// A top-level field of a JSON body.
+    Body(String),
+}
+
+/// Daily quotas (reset at midnight UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Calls per app per day on this route.
+    pub app_daily: Option<i64>,
+    /// Calls per member per app per day on this route.
+    pub member_daily: Option<i64>,
+}
+
+/// The kind of resource a request targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Person,
+    Organization,
+    AdAccount,
+    /// The request names no target.
+    None,
+}
+
+/// Which kind of token a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKindRule {
+    /// 3-legged or 2-legged.
+    #[default]
+    Any,
+    /// Only tokens that act for a member.
+    Member,
+    /// Only 2-legged application tokens.
+    Application,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// A stable id: `METHOD path`.
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    segments: Vec<Segment>,
+    /// LinkedIn's resource name for the 403 message (`me`, `posts`, `adAccounts`…).
+    pub resource: String,
+    /// Any one of these permissions allows the call.
+    pub permissions: Vec<String>,
+    pub target: Option<TargetSource>,
+    /// The kind of target this route is for, when one path serves several.
+    pub when: Option<TargetKind>,
+    pub tokens: TokenKindRule,
+    pub quota: Quota,
+    /// What scopegate's sandbox does when the call is allowed (ignored for operators' APIs).
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+fn parse_segments(path: &str) -> Vec<Segment> {
+    path.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                Some(name) => Segment::Param(name.to_string()),
+                None => Segment::Literal(s.to_string()),
+            },
+        )
+        .collect()
+}
+
+impl Route {
+    /// Matches a request path; returns the `{name}` parameters.
+    pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let parts: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (seg, part) in self.segments.iter().zip(parts) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => params.push((name.clone(), percent_decode(part))),
+            }
+        }
+        Some(params)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A validated route table.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTable {
+    pub name: String,
+    /// The version shown in 403 messages when the request names none (`NO_VERSION`).
+    pub default_version: String,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    api: RawApi,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    name: String,
+    #[serde(default = "no_version")]
+    default_version: String,
+}
+
+fn no_version() -> String {
+    "NO_VERSION".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    method: Spanned<String>,
+    path: Spanned<String>,
+    resource: String,
+    permissions: Vec<Spanned<String>>,
+    target: Option<TargetSource>,
+    when: Option<TargetKind>,
+    #[serde(default)]
+    tokens: TokenKindRule,
+    #[serde(default)]
+    quota: Quota,
+    action: Option<String>,
+}
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+impl RouteTable {
+    /// Parses and validates a route table against a catalog, reporting every problem.
+    pub fn from_toml(text: &str, catalog: &Catalog) -> Result<RouteTable, Vec<Problem>> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let raw: RawTable = toml::from_str(text).map_err(|e| {
+            vec![Problem {
+                line: e.span().map(|s| line_of(s.start)).unwrap_or(0),
+                reason: e.message().trim().to_string(),
+            }]
+        })?;
+        let mut problems = Vec::new();
+        let mut seen: HashSet<(String, Vec<String>, Option<TargetKind>)> = HashSet::new();
+        let mut routes = Vec::new();
+        for r in raw.route {
+            let method = r.method.get_ref().to_uppercase();
+            if !METHODS.contains(&method.as_str()) {
+                problems.push(Problem {
+                    line: line_of(r.method.span().start),
+                    reason: format!("unknown method \"{}\"", r.method.get_ref()),
+                });
+            }
+            let path = r.path.get_ref().clone();
+            if !path.starts_with('/') {
+                problems.push(Problem {
+                    line: line_of(r.path.span().start),
+                    reason: format!("path \"{path}\" must start with /"),
+                });
+            }
+            let segments = parse_segments(&path);
+            // Two routes that match the same requests would make the decision ambiguous.
+            let shape: Vec<String> = segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => l.clone(),
+                    Segment::Param(_) => "{}".into(),
+                })
+                .collect();
+            if !seen.insert((method.clone(), shape, r.when)) {
+                problems.push(Problem {
+                    line: line_of(r.path.span().start),
+                    reason: format!("{method} {path} duplicates an earlier route"),
+                });
+            }
+            if r.permissions.is_empty() {
+                problems.push(Problem {
+                    line: line_of(r.path.span().start),
+                    reason: format!("{method} {path} names no permission"),
+                });
+            }
+            for p in &r.permissions {
+                match catalog.permission(p.get_ref()) {
+                    None => problems.push(Problem { line: line_of(p.span().start), reason: format!("unknown permission \"{}\" (not in the catalog)", p.get_ref()) }),
+                    Some(perm) if perm.role_restriction.is_some() && r.target.is_none() => problems.push(Problem {
+                        line: line_of(p.span().start),
+                        reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
+                    }),
+                    Some(_) => {}
+                }
+            }
+            if let Some(TargetSource::Path(name)) = &r.target {
+                if !segments.contains(&Segment::Param(name.clone())) {
+                    problems.push(Problem {
+                        line: line_of(r.path.span().start),
+                        reason: format!("target path parameter {{{name}}} is not in {path}"),
+                    });
+                }
+            }
+            routes.push(Route {
+                id: format!("{method} {path}"),
+                method,
+                path,
+                segments,
+                resource: r.resource,
+                permissions: r.permissions.iter().map(|p| p.get_ref().clone()).collect(),
+                target: r.target,
+                when: r.when,
+                tokens: r.tokens,
+                quota: r.quota,
+                action: r.action,
+            });
+        }
+        if problems.is_empty() {
+            Ok(RouteTable {
+                name: raw.api.name,
+                default_version: raw.api.default_version,
+                routes,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The routes a request matches (several when they differ by target kind), with the path
+    /// parameters.
+    pub fn candidates(&self, method: &str, path: &str) -> Vec<(&Route, Vec<(String, String)>)> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.matches(method, path).map(|p| (r, p)))
+            .collect()
+    }
+}
+
+/// Parses LinkedIn URNs of the resources roles are held on.
+pub fn parse_urn(urn: &str) -> Option<(ResourceType, i64)> {
+    let rest = urn.strip_prefix("urn:li:")?;
+    let (kind, id) = rest.split_once(':')?;
+    let id: i64 = id.parse().ok()?;
+    match kind {
+        "organization" | "organizationBrand" => Some((ResourceType::Organization, id)),
+        "sponsoredAccount" => Some((ResourceType::AdAccount, id)),
+        _ => None,
+    }
+}
