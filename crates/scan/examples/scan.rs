@@ -18,8 +18,14 @@ use scopegate_scan::{scan, to_json, to_sarif, Rule};
 
 /// Seed 003's old-to-new mapping, replacements in the seed's order.
 const RULES: [(&str, &[&str]); 8] = [
-    ("rw_ad_campaigns", &["rw_ads", "r_ads_reporting", "r_targeting"]),
-    ("r_ad_campaigns", &["r_ads", "r_ads_reporting", "r_targeting"]),
+    (
+        "rw_ad_campaigns",
+        &["rw_ads", "r_ads_reporting", "r_targeting"],
+    ),
+    (
+        "r_ad_campaigns",
+        &["r_ads", "r_ads_reporting", "r_targeting"],
+    ),
     (
         "rw_organization",
         &[
@@ -33,11 +39,26 @@ const RULES: [(&str, &[&str]); 8] = [
     ),
     (
         "r_organization",
-        &["r_member_social", "rw_organization_admin", "r_organization_social", "r_organization_lookup"],
+        &[
+            "r_member_social",
+            "rw_organization_admin",
+            "r_organization_social",
+            "r_organization_lookup",
+        ],
     ),
     ("rw_dmp_segments", &["r_ads", "rw_dmp_segments"]),
-    ("r_ads_leadgen_automation", &["r_ads", "r_organization_social", "r_ads_leadgen_automation"]),
-    ("rw_company_admin", &["rw_organization_admin", "r_organization_social", "w_organization_social"]),
+    (
+        "r_ads_leadgen_automation",
+        &["r_ads", "r_organization_social", "r_ads_leadgen_automation"],
+    ),
+    (
+        "rw_company_admin",
+        &[
+            "rw_organization_admin",
+            "r_organization_social",
+            "w_organization_social",
+        ],
+    ),
     ("w_share", &["w_organization_social", "w_member_social"]),
 ];
 

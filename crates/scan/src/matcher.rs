@@ -1,7 +1,7 @@
 //! What counts as a finding in one file's bytes. Pure: no I/O, no allocation per call except the
 //! findings it reports.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{packed, AhoCorasick, MatchKind};
 use memchr::memmem;
 
 use crate::{Rule, ScanError};
@@ -32,8 +32,20 @@ pub(crate) enum HitKind {
 #[derive(Debug)]
 pub(crate) struct Matcher {
     /// `None` when there are no rules (only URLs are looked for).
-    names: Option<AhoCorasick>,
+    names: Option<Names>,
     url: memmem::Finder<'static>,
+}
+
+/// The search for the rules' names.
+#[derive(Debug)]
+enum Names {
+    /// Teddy (SIMD), for up to a few dozen names: what ripgrep's regex engine uses for an
+    /// alternation of literals. `AhoCorasick`'s own choice for a handful of names that all start
+    /// with `r` or `w` would be a start-byte prefilter that stops at every `r` and `w`.
+    Packed(packed::Searcher),
+    /// Aho-Corasick, for many names or where Teddy is unavailable (no SSSE3, not x86_64 or
+    /// aarch64).
+    Automaton(AhoCorasick),
 }
 
 /// `[A-Za-z0-9_]`: a byte that continues an identifier.
@@ -62,18 +74,25 @@ impl Matcher {
                 return Err(invalid("the permission is listed twice"));
             }
         }
+        // Leftmost-longest, non-overlapping: with identifier-only names this finds every
+        // bounded occurrence. A bounded occurrence cannot start inside an unbounded match (the
+        // byte before it would be an identifier byte of that match), and a shorter name at the
+        // same start ends on an identifier byte of the longer one.
         let names = if rules.is_empty() {
             None
+        } else if let Some(teddy) = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(rules.iter().map(|r| r.name.as_bytes()))
+            .build()
+        {
+            Some(Names::Packed(teddy))
         } else {
-            // Leftmost-longest, non-overlapping: with identifier-only names this finds every
-            // bounded occurrence. A bounded occurrence cannot start inside an unbounded match
-            // (the byte before it would be an identifier byte of that match), and a shorter
-            // name at the same start ends on an identifier byte of the longer one.
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(rules.iter().map(|r| r.name.as_bytes()))
                 .map_err(|e| ScanError::Matcher(e.to_string()))?;
-            Some(ac)
+            Some(Names::Automaton(ac))
         };
         Ok(Matcher {
             names,
@@ -83,8 +102,7 @@ impl Matcher {
 
     /// Calls `on_hit` for every old permission in `text`, in increasing position.
     pub(crate) fn old_permissions(&self, text: &[u8], mut on_hit: impl FnMut(Hit)) {
-        let Some(names) = &self.names else { return };
-        for m in names.find_iter(text) {
+        let check = |m: aho_corasick::Match| {
             let (start, end) = (m.start(), m.end());
             let bounded_before =
                 start == 0 || !is_ident(text[start - 1]) || after_percent_escape(text, start);
@@ -96,6 +114,11 @@ impl Matcher {
                     end,
                 });
             }
+        };
+        match &self.names {
+            None => {}
+            Some(Names::Packed(teddy)) => teddy.find_iter(text).for_each(check),
+            Some(Names::Automaton(ac)) => ac.find_iter(text).for_each(check),
         }
     }
 
@@ -126,8 +149,8 @@ impl Matcher {
                 .get(query_end)
                 .is_some_and(|b| matches!(b, b'"' | b'\'' | b'`'));
             if continued && quoted {
-                let line_end = memchr::memchr(b'\n', &text[query_end..])
-                    .map_or(text.len(), |n| query_end + n);
+                let line_end =
+                    memchr::memchr(b'\n', &text[query_end..]).map_or(text.len(), |n| query_end + n);
                 if mentions_scope_parameter(&text[query_end..line_end]) {
                     continue;
                 }
@@ -149,7 +172,10 @@ impl Matcher {
 /// Whether `text[..at]` ends with a percent escape (`%20`, `%2C`…): in a URL-encoded scope
 /// list (`scope=r_liteprofile%20w_share`) the escape separates names.
 fn after_percent_escape(text: &[u8], at: usize) -> bool {
-    at >= 3 && text[at - 3] == b'%' && text[at - 2].is_ascii_hexdigit() && text[at - 1].is_ascii_hexdigit()
+    at >= 3
+        && text[at - 3] == b'%'
+        && text[at - 2].is_ascii_hexdigit()
+        && text[at - 1].is_ascii_hexdigit()
 }
 
 /// Bytes that end a URL's query: whitespace, quotes, a backtick, angle brackets, `)`.
@@ -163,7 +189,11 @@ fn ends_url(b: u8) -> bool {
 /// Bytes that may come before the path in a URL: scheme, host, port, user info, percent
 /// escapes. Walking back over these from `/oauth/…` finds where the URL starts.
 fn is_url_head(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/' | b'%' | b'@' | b'+')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'_' | b'~' | b':' | b'/' | b'%' | b'@' | b'+'
+        )
 }
 
 /// Whether a query string (without its `?`) has a `scope=` parameter. Parameters are separated
@@ -225,10 +255,47 @@ mod tests {
     }
 
     #[test]
+    fn teddy_and_the_automaton_find_the_same_names() {
+        let names = ["w_share", "r_ads", "r_ads_reporting", "rw_organization"];
+        let teddy = Matcher::new(&rules(&names)).unwrap();
+        #[cfg(target_arch = "x86_64")]
+        assert!(matches!(teddy.names, Some(Names::Packed(_))));
+        let automaton = Matcher {
+            names: Some(Names::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(names)
+                    .unwrap(),
+            )),
+            url: memmem::Finder::new(AUTHORIZATION_QUERY).into_owned(),
+        };
+        let text = "r_ads_reporting r_ads,w_share my_w_share rw_organization_admin \
+                    rw_organization%20w_share w_shared r_ads";
+        let hits = |m: &Matcher| {
+            let mut v = vec![];
+            m.old_permissions(text.as_bytes(), |h| v.push(h));
+            v
+        };
+        assert_eq!(hits(&teddy).len(), 6);
+        assert_eq!(hits(&teddy), hits(&automaton));
+    }
+
+    #[test]
+    fn many_names_fall_back_to_the_automaton() {
+        let names: Vec<String> = (0..200).map(|i| format!("perm_{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let m = Matcher::new(&rules(&refs)).unwrap();
+        assert!(matches!(m.names, Some(Names::Automaton(_))));
+        let mut found = vec![];
+        m.old_permissions(b"perm_1 perm_10x perm_199", |h| found.push(h.start));
+        assert_eq!(found, [0, 16]);
+    }
+
+    #[test]
     fn a_percent_escape_separates_names_in_a_url_encoded_scope() {
         let names = ["w_share"];
-        assert_eq!(names_in(&names, "scope=r_ads%20w_share"), [(13, "w_share")]);
-        assert_eq!(names_in(&names, "scope=r_ads%2Cw_share"), [(13, "w_share")]);
+        assert_eq!(names_in(&names, "scope=r_ads%20w_share"), [(14, "w_share")]);
+        assert_eq!(names_in(&names, "scope=r_ads%2Cw_share"), [(14, "w_share")]);
         assert!(names_in(&names, "x20w_share %2Gw_share").is_empty());
     }
 
@@ -282,8 +349,14 @@ mod tests {
         let base = "https://www.linkedin.com/oauth/v2/authorization";
         assert!(urls_in(&format!("u = \"{base}?client_id=\" + id + \"&scope=\" + s")).is_empty());
         assert!(urls_in(&format!("u = \"{base}?\" + \"scope=\" + s")).is_empty());
-        assert_eq!(urls_in(&format!("u = \"{base}?client_id=\" + id\nscope=1")).len(), 1);
+        assert_eq!(
+            urls_in(&format!("u = \"{base}?client_id=\" + id\nscope=1")).len(),
+            1
+        );
         // A complete literal is not continued, even when something else on the line says scope=.
-        assert_eq!(urls_in(&format!("u = \"{base}?client_id=1\" // scope=x")).len(), 1);
+        assert_eq!(
+            urls_in(&format!("u = \"{base}?client_id=1\" // scope=x")).len(),
+            1
+        );
     }
 }

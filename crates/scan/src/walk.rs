@@ -43,7 +43,10 @@ pub(crate) fn run(paths: &[PathBuf], rules: &[Rule], matcher: &Matcher) -> Scan 
         };
         Box::new(move |entry| worker.visit(entry))
     });
-    let mut scan = shared.out.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut scan = shared
+        .out
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     scan.findings.sort_by(|a, b| {
         (&a.path, a.line, a.column, a.kind).cmp(&(&b.path, b.line, b.column, b.kind))
     });
@@ -58,7 +61,8 @@ pub(crate) fn run(paths: &[PathBuf], rules: &[Rule], matcher: &Matcher) -> Scan 
 /// (still subject to ignore files). A directory named `.env` (a virtualenv) stays skipped.
 fn is_dotenv_file(entry: &DirEntry) -> bool {
     let name = entry.file_name().as_encoded_bytes();
-    (name == b".env" || name.starts_with(b".env.")) && entry.file_type().is_some_and(|t| t.is_file())
+    (name == b".env" || name.starts_with(b".env."))
+        && entry.file_type().is_some_and(|t| t.is_file())
 }
 
 struct Shared<'a> {
@@ -98,6 +102,11 @@ impl Worker<'_> {
                 return WalkState::Continue;
             }
         };
+        // A directory whose ignore files could not be parsed carries the error; the walk goes
+        // on with the rules that could be read (as ripgrep does).
+        if let Some(e) = entry.error() {
+            self.out.errors.push(ScanError::Walk(e.clone()));
+        }
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             return WalkState::Continue;
         }
@@ -121,7 +130,9 @@ impl Worker<'_> {
         let Shared { rules, matcher, .. } = self.shared;
         let findings = &mut self.out.findings;
         let mut lines = LineCursor::new(text);
-        matcher.old_permissions(text, |hit| findings.push(finding(path, &mut lines, rules, hit)));
+        matcher.old_permissions(text, |hit| {
+            findings.push(finding(path, &mut lines, rules, hit))
+        });
         let mut lines = LineCursor::new(text);
         matcher.urls_without_scope(text, |hit| {
             findings.push(finding(path, &mut lines, rules, hit));
