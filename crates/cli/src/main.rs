@@ -3,6 +3,16 @@
 //! Every command takes `--json` (one JSON document on stdout); errors go to stderr with exit
 //! code 1 and change nothing.
 
+/// Prints a line on stdout. A closed pipe (`scopegate … | head`) is not an error worth a panic:
+/// the reader has what it wanted.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod commands;
 mod settings;
 

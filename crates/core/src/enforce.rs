@@ -160,17 +160,6 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                         continue;
                     }
                 }
-                if matches!(target, Some(Target::Resource(..)))
-                    && route.permissions.iter().any(|q| {
-                        catalog
-                            .permission(q)
-                            .is_some_and(|x| x.role_restriction.is_some())
-                    })
-                {
-                    // The request targets an organization or ad account: only a role-restricted
-                    // permission of this route can allow it (w_member_social does not post as a page).
-                    continue;
-                }
                 return Ok(Allowed {
                     permission: p.clone(),
                     scopes: scopes.iter().map(str::to_string).collect(),

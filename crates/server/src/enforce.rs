@@ -101,25 +101,21 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
             call.method, call.path
         )));
     }
-    // Choose the route whose target kind matches what the request names.
-    let mut chosen = None;
-    for (route, params) in &candidates {
-        let value = target_value(route, params, call.query, call.body);
-        let target = value.map(|v| parse_target(&v, expected_type(route, &state.catalog)));
-        let kind = kind_of(target.as_ref());
-        if route.when.is_none_or(|w| w == kind) {
-            chosen = Some(((*route).clone(), params.clone(), target));
-            break;
-        }
-    }
-    let (route, params, target) = match chosen {
-        Some(c) => c,
-        // No route for this kind of target: judge by the first, which will refuse it.
-        None => {
-            let (route, params) = &candidates[0];
-            ((*route).clone(), params.clone(), None)
-        }
-    };
+    // What does the request target? The first candidate that can read a target decides the
+    // kind; then the route for that kind is chosen (one path may serve several kinds).
+    let named = candidates.iter().find_map(|(route, params)| {
+        target_value(route, params, call.query, call.body)
+            .map(|v| parse_target(&v, expected_type(route, &state.catalog)))
+    });
+    let kind = kind_of(named.as_ref());
+    let (route, params) = candidates
+        .iter()
+        .find(|(route, _)| route.when.is_none_or(|w| w == kind))
+        .or_else(|| candidates.first())
+        .map(|(r, p)| ((*r).clone(), p.clone()))
+        .ok_or_else(|| ApiError::not_found("no route"))?;
+    let target = target_value(&route, &params, call.query, call.body)
+        .map(|v| parse_target(&v, expected_type(&route, &state.catalog)));
     let token = call.token?;
     let hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
     let (t, approved, roles): (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>) = state

@@ -56,7 +56,7 @@ fn check(json: bool, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     let ok = problems.is_empty();
     if json {
-        println!(
+        crate::out!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "file": file.display().to_string(),
@@ -69,7 +69,7 @@ fn check(json: bool, file: &std::path::Path) -> anyhow::Result<ExitCode> {
             eprintln!("{}:{}: {}", file.display(), p.line, p.reason);
         }
         if ok {
-            println!("{summary}");
+            crate::out!("{summary}");
         } else {
             eprintln!("{summary}");
         }
@@ -188,7 +188,7 @@ pub fn run_routes(global: &Global, command: RoutesCommand) -> anyhow::Result<Exi
             };
             let ok = problems.is_empty();
             if global.json {
-                println!(
+                crate::out!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"file": file.display().to_string(), "ok": ok, "problems": problems})
@@ -199,7 +199,7 @@ pub fn run_routes(global: &Global, command: RoutesCommand) -> anyhow::Result<Exi
                     eprintln!("{}:{}: {}", file.display(), p.line, p.reason);
                 }
                 if ok {
-                    println!("{}: ok", file.display());
+                    crate::out!("{}: ok", file.display());
                 }
             }
             Ok(if ok {

@@ -32,6 +32,15 @@ pub enum MigrateCommand {
     },
     /// Apps still on deprecated permissions or default scopes, and members to re-authorize.
     Report,
+    /// Find old permissions and authorization URLs without scope in source and configuration
+    /// files (honouring .gitignore); exit 1 when anything is found, so it can gate a CI.
+    Scan {
+        /// Files or folders (default: the current folder).
+        paths: Vec<std::path::PathBuf>,
+        /// SARIF 2.1.0 for code-scanning tools.
+        #[arg(long, conflicts_with = "json")]
+        sarif: bool,
+    },
 }
 
 fn parse_time(s: &str) -> anyhow::Result<i64> {
@@ -43,8 +52,60 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
         .map_err(|_| anyhow!("--issued-before must be Unix seconds or an RFC 3339 time, e.g. 2026-11-27T00:00:00Z"))
 }
 
+/// The catalog's deprecated permissions as scan rules (replacements and notes from the catalog).
+fn scan_rules(catalog: &scopegate_core::Catalog) -> Vec<scopegate_scan::Rule> {
+    catalog
+        .permissions
+        .iter()
+        .filter_map(|p| {
+            p.deprecated.as_ref().map(|d| scopegate_scan::Rule {
+                name: p.name.clone(),
+                replacements: d.replacements.clone(),
+                note: d.note.clone(),
+            })
+        })
+        .collect()
+}
+
 pub async fn run(global: &Global, command: MigrateCommand) -> anyhow::Result<ExitCode> {
     match command {
+        MigrateCommand::Scan { paths, sarif } => {
+            let config = settings::resolve(global, None)?;
+            let catalog = load_catalog(config.catalog_path.as_deref())?;
+            let paths = if paths.is_empty() {
+                vec![std::path::PathBuf::from(".")]
+            } else {
+                paths
+            };
+            let result = scopegate_scan::scan(&paths, &scan_rules(&catalog))
+                .map_err(|e| anyhow!(e.to_string()))?;
+            if sarif {
+                crate::out!(
+                    "{:#}",
+                    scopegate_scan::to_sarif(&result, env!("CARGO_PKG_VERSION"))
+                );
+            } else if global.json {
+                crate::out!("{:#}", scopegate_scan::to_json(&result));
+            } else {
+                for f in &result.findings {
+                    crate::out!("{f}");
+                }
+                eprintln!(
+                    "{} findings in {} files",
+                    result.findings.len(),
+                    result.files_scanned
+                );
+            }
+            for e in &result.errors {
+                eprintln!("error: {e}");
+            }
+            // A file that could not be read may hold an old permission: that is not a pass.
+            Ok(if result.findings.is_empty() && result.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         MigrateCommand::Plan { scopes } => {
             let config = settings::resolve(global, None)?;
             let catalog = load_catalog(config.catalog_path.as_deref())?;

@@ -107,11 +107,11 @@ pub fn print(
     human: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        crate::out!("{}", serde_json::to_string_pretty(value)?);
     } else {
         let text = human();
         if !text.is_empty() {
-            println!("{}", text.trim_end());
+            crate::out!("{}", text.trim_end());
         }
     }
     Ok(())

@@ -73,38 +73,39 @@ fn announce(
     demo: bool,
 ) {
     let base = &app.config.public_url;
-    println!(
+    crate::out!(
         "scopegate is serving https://{local} (public URL {base}, issuer {})",
         app.config.issuer()
     );
     if self_signed {
-        println!("TLS certificate (self-signed): {}", cert.display());
-        println!(
+        crate::out!("TLS certificate (self-signed): {}", cert.display());
+        crate::out!(
             "  try: curl --cacert {} https://{local}/healthz",
             cert.display()
         );
     }
     if let Some(pw) = &boot.admin_password {
-        println!(
+        crate::out!(
             "Created the platform admin {} with the one-time password: {pw}",
             bootstrap::ADMIN_EMAIL
         );
-        println!("  (shown once; it is stored only as an argon2id hash)");
+        crate::out!("  (shown once; it is stored only as an argon2id hash)");
     }
     if let Some(d) = &boot.demo {
-        println!("Demo data created:");
+        crate::out!("Demo data created:");
         for (email, password) in &d.members {
-            println!("  member {email} / {password}");
+            crate::out!("  member {email} / {password}");
         }
-        println!("  organization urn:li:organization:{}", d.organization_id);
-        println!("  ad account urn:li:sponsoredAccount:{}", d.ad_account_id);
-        println!(
+        crate::out!("  organization urn:li:organization:{}", d.organization_id);
+        crate::out!("  ad account urn:li:sponsoredAccount:{}", d.ad_account_id);
+        crate::out!(
             "  app client_id {} client_secret {}",
-            d.client_id, d.client_secret
+            d.client_id,
+            d.client_secret
         );
-        println!("  (demo credentials are public: never use --demo for real users)");
+        crate::out!("  (demo credentials are public: never use --demo for real users)");
     } else if demo {
-        println!("--demo: the store already has data, so no demo data was created");
+        crate::out!("--demo: the store already has data, so no demo data was created");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

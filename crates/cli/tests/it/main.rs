@@ -6,6 +6,7 @@
 mod browser;
 mod support;
 
+mod enforce;
 mod flow;
 mod foundation;
 mod migrate;

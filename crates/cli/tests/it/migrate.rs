@@ -387,3 +387,56 @@ fn the_plan_dedupes_and_explains() {
     );
     assert!(text.contains("do not request: r_targeting"), "{text}");
 }
+
+#[test]
+fn migrate_scan_gates_a_ci_and_speaks_json_and_sarif() {
+    let dir = crate::support::TempDir::new("scan");
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/login.js"),
+        "const scope = 'r_liteprofile w_share';\nconst reporting = 'r_ads_reporting';\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "LINKEDIN_SCOPES=rw_organization,r_basicprofile\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["migrate", "scan"]);
+    assert_eq!(out.status.code(), Some(1), "findings fail the gate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("login.js:1:30: old permission w_share"),
+        "{text}"
+    );
+    assert!(
+        text.contains(".env:1:17: old permission rw_organization"),
+        "{text}"
+    );
+    assert!(!text.contains("r_ads_reporting"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["--json", "migrate", "scan"]).stdout).unwrap();
+    assert_eq!(json["findings"].as_array().unwrap().len(), 2, "{json}");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&run(&["migrate", "scan", "--sarif"]).stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 2);
+    std::fs::write(
+        dir.path().join("src/login.js"),
+        "const scope = 'openid profile';\n",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join(".env")).unwrap();
+    assert_eq!(
+        run(&["migrate", "scan"]).status.code(),
+        Some(0),
+        "a clean tree passes"
+    );
+}

@@ -429,3 +429,61 @@ pub fn store_files_contain(dir: &Path, needle: &str) -> bool {
         .unwrap();
     status.success()
 }
+
+impl InProc {
+    /// Stores an access token with exactly these scopes (bypassing the flows, to test
+    /// enforcement of every permission) and returns it.
+    pub async fn mint(&self, client_id: &str, member_id: Option<&str>, scopes: &str) -> String {
+        let token = scopegate_core::Secret::generate(self.state.entropy.as_ref(), "AQ");
+        let now = self.state.now();
+        let client = client_id.to_string();
+        let member = member_id.map(str::to_string);
+        let scopes = scopegate_core::ScopeSet::parse(scopes)
+            .unwrap()
+            .to_comma_separated();
+        let record = scopegate_core::model::TokenRecord {
+            hash: self.state.keys.token_hash.hash(&token).as_str().to_string(),
+            kind: scopegate_core::model::TokenKind::Access,
+            client_id: client.clone(),
+            grant_id: None,
+            member_id: member.clone(),
+            scopes: scopes.clone(),
+            created_at: now,
+            authorized_at: now,
+            expires_at: now + 3600,
+            revoked_at: None,
+            refresh_hash: None,
+            code_hash: None,
+            rotated_at: None,
+            nonce: None,
+            public_client: false,
+            auth_time: now,
+        };
+        self.state
+            .store
+            .write(move |c| {
+                let mut r = record.clone();
+                if let Some(m) = &member {
+                    r.grant_id =
+                        Some(scopegate_store::tokens::consent(c, &client, m, &scopes, now)?.id);
+                }
+                scopegate_store::tokens::insert(c, &r)
+            })
+            .await
+            .unwrap();
+        token.expose().to_string()
+    }
+
+    /// A member's id by email.
+    pub fn member_id(&self, email: &str) -> String {
+        self.cli_json(&["member", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
