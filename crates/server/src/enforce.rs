@@ -117,31 +117,16 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
     let target = target_value(&route, &params, call.query, call.body)
         .map(|v| parse_target(&v, expected_type(&route, &state.catalog)));
     let token = call.token?;
-    let hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
-    let (t, approved, roles): (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>) = state
-        .store
-        .read(move |c| {
-            let Some(t) = tokens::get(c, &hash)?.filter(|t| t.kind == TokenKind::Access) else {
-                return Ok((None, vec![], vec![]));
-            };
-            let approved = apps::approved_programs(c, &t.client_id)?;
-            let roles = match &t.member_id {
-                Some(m) => members::roles_of(c, m)?,
-                None => vec![],
-            };
-            Ok((Some(t), approved, roles))
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "enforcement: store failed");
-            ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                service_error_code: 503,
-                code: None,
-                message: "try again shortly".into(),
-                challenge: None,
-            }
-        })?;
+    let (t, approved, roles) = load(state, &token).await.map_err(|e| {
+        tracing::error!(error = %e, "enforcement: store failed");
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            service_error_code: 503,
+            code: None,
+            message: "try again shortly".into(),
+            challenge: None,
+        }
+    })?;
     let person = t.as_ref().and_then(|t| {
         t.member_id
             .as_ref()
@@ -174,6 +159,27 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
         target,
         params,
     })
+}
+
+type Loaded = (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>);
+
+/// The access token, its app's approved programs and its member's roles, in one read.
+async fn load(state: &App, token: &str) -> Result<Loaded, scopegate_store::StoreError> {
+    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
+    state
+        .store
+        .read(move |c| {
+            let Some(t) = tokens::get(c, &hash)?.filter(|t| t.kind == TokenKind::Access) else {
+                return Ok((None, vec![], vec![]));
+            };
+            let approved = apps::approved_programs(c, &t.client_id)?;
+            let roles = match &t.member_id {
+                Some(m) => members::roles_of(c, m)?,
+                None => vec![],
+            };
+            Ok((Some(t), approved, roles))
+        })
+        .await
 }
 
 /// Counts the call against the route's daily quotas (reset at midnight UTC, as LinkedIn's are).
@@ -370,21 +376,7 @@ async fn check_permission(
         Ok(t) => t,
         Err(_) => return Json(json!({"allowed": false, "reason": "no_token"})).into_response(),
     };
-    let hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
-    let loaded = state
-        .store
-        .read(move |c| {
-            let Some(t) = tokens::get(c, &hash)?.filter(|t| t.kind == TokenKind::Access) else {
-                return Ok((None, vec![], vec![]));
-            };
-            let approved = apps::approved_programs(c, &t.client_id)?;
-            let roles = match &t.member_id {
-                Some(m) => members::roles_of(c, m)?,
-                None => vec![],
-            };
-            Ok((Some(t), approved, roles))
-        })
-        .await;
+    let loaded = load(state, &token).await;
     let Ok((t, approved, roles)) = loaded else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
