@@ -138,6 +138,17 @@ const targetRows = [
     display: ratios.introspection == null ? 'n/a' : `${ratios.introspection.toFixed(2)}x`,
     status: verdict(ratios.introspection, ratios.introspection >= targets.introspection_ratio),
   },
+  ...['forward-auth', 'decision-api'].map((e) => {
+    const r = find('scopegate', e);
+    const f = r ? r.fraction_of_healthz : null;
+    return {
+      name: `${e} req/s, share of scopegate's healthz`,
+      target: '>= 50%',
+      value: f,
+      display: f == null ? 'n/a' : `${(f * 100).toFixed(1)}%`,
+      status: verdict(f, f >= 0.5),
+    };
+  }),
   {
     name: 'scopegate peak RSS (VmHWM) under load',
     target: `<= ${targets.rss_mib} MiB`,

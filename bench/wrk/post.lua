@@ -24,6 +24,16 @@ if body then
 end
 
 wrk.method = method
+-- Extra headers: BENCH_HEADERS="Name: value|Other: value".
+local extra = os.getenv("BENCH_HEADERS")
+if extra and extra ~= "" then
+  for pair in string.gmatch(extra, "[^|]+") do
+    local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
+    if name then
+      wrk.headers[name] = value
+    end
+  end
+end
 if method ~= "GET" and method ~= "HEAD" then
   wrk.body = body or ""
   wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/x-www-form-urlencoded"

@@ -891,3 +891,122 @@ async fn nginx_auth_request_guards_an_upstream() {
     drop(_guard);
     let _ = nginx.wait();
 }
+
+#[tokio::test]
+async fn a_deprecated_permission_stops_authorizing_at_its_cutoff() {
+    // LinkedIn's catalog as shipped: the old permissions' cut-off (2020-06-30) has passed.
+    let s = InProc::demo().await;
+    let member = s.member_id(MEMBER);
+    let person = format!(
+        "urn:li:person:{}",
+        scopegate_server::oidc::pairwise_sub(&s.state, DEMO_APP, &member)
+    );
+    let t = s.mint(DEMO_APP, Some(&member), "w_share").await;
+    let (status, _) = call(
+        &s,
+        &t,
+        &Method::POST,
+        "/v2/ugcPosts",
+        &Some(json!({"author": person, "commentary": "x"})),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "w_share no longer authorizes after its cut-off"
+    );
+    // Introspection still shows the token's real scopes.
+    let (_, i) = s
+        .post_form(
+            "/oauth/v2/introspectToken",
+            &[
+                ("client_id", DEMO_APP),
+                ("client_secret", DEMO_SECRET),
+                ("token", &t),
+            ],
+        )
+        .await;
+    assert_eq!(i["scope"], "w_share");
+    // Before the cut-off (a catalog with it in the future) the same call is allowed.
+    let before = server().await;
+    let member = before.member_id(MEMBER);
+    let person = format!(
+        "urn:li:person:{}",
+        scopegate_server::oidc::pairwise_sub(&before.state, DEMO_APP, &member)
+    );
+    let t = before.mint(DEMO_APP, Some(&member), "w_share").await;
+    let (status, _) = call(
+        &before,
+        &t,
+        &Method::POST,
+        "/v2/ugcPosts",
+        &Some(json!({"author": person, "commentary": "x"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn quota_counters_are_shared_by_nodes_over_postgresql() {
+    let db = postgres_url();
+    let dir = TempDir::new("pg-quota");
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(&routes, "[api]\nname = \"quota\"\n\n[[route]]\nmethod = \"GET\"\npath = \"/rest/salesNavigatorProfiles\"\nresource = \"salesNavigatorProfiles\"\npermissions = [\"r_sales_nav_profiles\"]\ntokens = \"application\"\nquota = { app_daily = 20 }\naction = \"salesNavigatorProfiles\"\n").unwrap();
+    let env = [(
+        "SCOPEGATE_SECRET_KEY",
+        "c2NvcGVnYXRlLXRlc3Qtc2hhcmVkLW1hc3Rlci1zZWNyZXQtMzJi",
+    )];
+    let flags = ["--routes", routes.to_str().unwrap(), "--sandbox", "true"];
+    let mut demo_flags = vec!["--demo"];
+    demo_flags.extend_from_slice(&flags);
+    let a = Server::start_with(TempDir::new("quota-a"), db.clone(), &demo_flags, &env).await;
+    let b = Server::start_with(TempDir::new("quota-b"), db.clone(), &flags, &env).await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", DEMO_APP),
+        ("client_secret", DEMO_SECRET),
+    ];
+    let t: Value = a
+        .client
+        .post(a.url("/oauth/v2/accessToken"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (client, url, token) = if i % 2 == 0 {
+            (
+                a.client.clone(),
+                a.url("/rest/salesNavigatorProfiles"),
+                token.clone(),
+            )
+        } else {
+            (
+                b.client.clone(),
+                b.url("/rest/salesNavigatorProfiles"),
+                token.clone(),
+            )
+        };
+        tasks.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 20, "two nodes together serve exactly the daily quota");
+}
