@@ -240,6 +240,30 @@ pub fn denial_error(
     }
 }
 
+/// The Rest.li method LinkedIn names in its 403 messages (`posts.CREATE.202405`,
+/// `organizations.FINDER-emailDomain.20230801`): the `X-RestLi-Method` header when the client
+/// sent one, otherwise derived from the HTTP method, a `q=` finder and whether the path names a key.
+pub fn restli_method(http: &str, header: Option<&str>, query: Option<&str>, keyed: bool) -> String {
+    if let Some(h) = header.filter(|h| !h.is_empty()) {
+        let h = h.to_uppercase();
+        return match query_param(query, "q") {
+            Some(q) if h == "FINDER" => format!("FINDER-{q}"),
+            _ => h,
+        };
+    }
+    match (http.to_uppercase().as_str(), keyed) {
+        ("GET", _) if query_param(query, "q").is_some() => {
+            format!("FINDER-{}", query_param(query, "q").unwrap_or_default())
+        }
+        ("GET", _) => "GET".into(),
+        ("POST", false) => "CREATE".into(),
+        ("POST", true) => "PARTIAL_UPDATE".into(),
+        ("PUT", _) => "UPDATE".into(),
+        ("DELETE", _) => "DELETE".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
 fn reason(d: &Denial) -> &'static str {
     match d {
         Denial::NoToken => "no_token",
@@ -507,8 +531,19 @@ pub async fn forward_auth(
                 set("x-scopegate-permission", &a.permission);
                 res
             }
-            Err(d) => denial_error(&state, &v.route, &original_method, version.as_deref(), d)
-                .into_response(),
+            Err(d) => denial_error(
+                &state,
+                &v.route,
+                &restli_method(
+                    &original_method,
+                    header("x-restli-method").as_deref(),
+                    query.as_deref(),
+                    !v.params.is_empty(),
+                ),
+                version.as_deref(),
+                d,
+            )
+            .into_response(),
         },
     }
 }

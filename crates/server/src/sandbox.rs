@@ -61,14 +61,14 @@ pub async fn handle(
         Err(e) => return e.into_response(),
     };
     if let Err(d) = &verdict.result {
-        return denial_error(
-            &state,
-            &verdict.route,
+        let restli = crate::enforce::restli_method(
             method.as_str(),
-            version.as_deref(),
-            d,
-        )
-        .into_response();
+            headers.get("x-restli-method").and_then(|v| v.to_str().ok()),
+            uri.query(),
+            !verdict.params.is_empty(),
+        );
+        return denial_error(&state, &verdict.route, &restli, version.as_deref(), d)
+            .into_response();
     }
     match run(&state, &verdict, uri.query(), &body).await {
         Ok(r) => r,
