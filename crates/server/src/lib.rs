@@ -10,6 +10,7 @@ pub mod password;
 pub mod sandbox;
 pub mod serve;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 
 pub use config::{Compat, Config};

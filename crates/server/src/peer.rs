@@ -5,6 +5,15 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
+/// A header the listener sets on every request to the connection's peer address (replacing any
+/// value the client sent), so code that sees only the headers can throttle by address.
+pub const PEER_HEADER: &str = "x-scopegate-peer-address";
+
+/// The peer address recorded in the headers by the listener.
+pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    headers.get(PEER_HEADER)?.to_str().ok()?.parse().ok()
+}
+
 /// The peer address, when known (tests that build requests by hand have none).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub Option<SocketAddr>);

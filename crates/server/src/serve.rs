@@ -82,6 +82,11 @@ pub async fn serve(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
+                    // The peer address, for code that sees only headers (client-authentication
+                    // throttling). Whatever the client sent under this name is replaced.
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&peer.ip().to_string()) {
+                        req.headers_mut().insert(crate::peer::PEER_HEADER, v);
+                    }
                     req
                 },
             ));

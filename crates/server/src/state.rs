@@ -46,6 +46,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub metrics: Metrics,
+    /// Recent client-authentication failures.
+    pub auth_failures: crate::throttle::Throttle,
 }
 
 /// A cheap handle on [`App`], the axum state.
@@ -92,6 +94,7 @@ impl App {
             clock,
             entropy,
             metrics: Metrics::default(),
+            auth_failures: Default::default(),
         })
     }
 

@@ -16,6 +16,8 @@ pub struct OAuthError {
     pub description: String,
     /// Set when the client tried HTTP Basic: the 401 must name the scheme (RFC 6749 5.2).
     pub basic_challenge: bool,
+    /// Seconds until a throttled client may try again.
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -25,6 +27,7 @@ impl OAuthError {
             error,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
     /// 400 invalid_request.
@@ -63,6 +66,12 @@ impl IntoResponse for OAuthError {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(s) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            h.insert(header::RETRY_AFTER, s);
+        }
         if self.status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,

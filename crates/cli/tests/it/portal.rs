@@ -701,3 +701,84 @@ async fn introspection_reports_expiry_and_expired_rows_are_purged_later() {
     assert!(scopegate_server::maintenance::purge_once(&s.state).await >= 1);
     assert_eq!(check(&s).await, serde_json::json!({"active": false}));
 }
+
+#[tokio::test]
+async fn repeated_client_authentication_failures_are_throttled_without_locking_out_the_client() {
+    let s = InProc::demo().await;
+    // The attacker guesses from 127.0.0.2; the real client calls from 127.0.0.1.
+    let cert = reqwest::Certificate::from_pem(&s.cert_pem).unwrap();
+    let attacker = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let guess = [
+        ("grant_type", "client_credentials"),
+        ("client_id", DEMO_APP),
+        ("client_secret", "wrong"),
+    ];
+    for _ in 0..scopegate_server::throttle::PER_PAIR {
+        let r = attacker
+            .post(s.url("/oauth/v2/accessToken"))
+            .form(&guess)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = attacker
+        .post(s.url("/oauth/v2/accessToken"))
+        .form(&guess)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Even the right secret waits, from the attacker's address: guessing stops there.
+    let right = [
+        ("grant_type", "client_credentials"),
+        ("client_id", DEMO_APP),
+        ("client_secret", DEMO_SECRET),
+    ];
+    assert_eq!(
+        attacker
+            .post(s.url("/oauth/v2/accessToken"))
+            .form(&right)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    let probe = [
+        ("client_id", DEMO_APP),
+        ("client_secret", "wrong"),
+        ("token", "AQx"),
+    ];
+    assert_eq!(
+        attacker
+            .post(s.url("/oauth/v2/introspectToken"))
+            .form(&probe)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // The legitimate client, elsewhere, is not locked out.
+    assert_eq!(cc(&s, DEMO_APP, DEMO_SECRET).await, 200);
+    // The window passes.
+    s.clock.advance(scopegate_server::throttle::WINDOW);
+    assert_eq!(
+        attacker
+            .post(s.url("/oauth/v2/accessToken"))
+            .form(&right)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -17,6 +17,8 @@ pub struct Presented {
     pub secret: Option<String>,
     /// True when they came in an Authorization: Basic header.
     pub basic: bool,
+    /// The caller's address, for throttling repeated failures.
+    pub addr: Option<std::net::IpAddr>,
 }
 
 /// An authenticated client and the programs approved for it.
@@ -83,12 +85,14 @@ pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Presented>
                 client_id: id,
                 secret: Some(secret),
                 basic: true,
+                addr: crate::peer::from_headers(headers),
             }))
         }
         None => Ok(form.get("client_id").map(|id| Presented {
             client_id: id.to_string(),
             secret: body_secret.map(str::to_string),
             basic: false,
+            addr: crate::peer::from_headers(headers),
         })),
     }
 }
@@ -140,6 +144,38 @@ pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client,
     }
 }
 
+/// Refuses a client that failed too often from this address (429, with Retry-After).
+pub fn throttled(state: &App, p: &Presented) -> Result<(), OAuthError> {
+    match state
+        .auth_failures
+        .blocked(&p.client_id, p.addr, state.now())
+    {
+        Some(wait) => Err(OAuthError {
+            retry_after: Some(wait),
+            ..OAuthError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "invalid_client",
+                "too many failed client authentications from this address; try again later",
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Decides a lookup and counts a failed authentication.
+pub fn decide_counted(
+    state: &App,
+    p: &Presented,
+    found: Found,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
+    let r = decide(p, found, allow_public);
+    if matches!(&r, Err(e) if e.error == "invalid_client") {
+        state.auth_failures.fail(&p.client_id, p.addr, state.now());
+    }
+    r
+}
+
 /// The answer when the store cannot be read.
 pub fn unavailable(e: scopegate_store::StoreError) -> OAuthError {
     tracing::error!(error = %e, "store failed");
@@ -160,11 +196,12 @@ pub async fn authenticate(
         .secret
         .as_deref()
         .map(|s| state.keys.token_hash.hash_str(s));
+    throttled(state, p)?;
     let id = p.client_id.clone();
     let found = state
         .store
         .read(move |c| lookup(c, &id, hash.as_ref()))
         .await
         .map_err(unavailable)?;
-    decide(p, found, allow_public)
+    decide_counted(state, p, found, allow_public)
 }

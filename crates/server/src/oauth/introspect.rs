@@ -77,6 +77,7 @@ async fn introspect_inner(
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
     let p = client::presented(headers, &form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
+    client::throttled(state, &p)?;
     let secret = p
         .secret
         .as_deref()
@@ -95,7 +96,7 @@ async fn introspect_inner(
         })
         .await
         .map_err(client::unavailable)?;
-    let client = client::decide(&p, found, false)?;
+    let client = client::decide_counted(state, &p, found, false)?;
     let Some(t) = t.filter(|t| t.client_id == client.app.client_id) else {
         return Ok(no_store(StatusCode::OK, json!({"active": false})));
     };
