@@ -484,3 +484,125 @@ fn configuration_precedence_is_flag_then_environment_then_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
 }
+
+#[tokio::test]
+async fn sslscan_finds_only_tls_1_2_and_1_3_with_aead_suites() {
+    let s = Server::start(&[], None).await;
+    let host = s.base.trim_start_matches("https://").to_string();
+    let out = Command::new("sslscan")
+        .args([
+            "--no-colour",
+            "--no-fallback",
+            "--no-renegotiation",
+            "--no-compression",
+            "--no-heartbleed",
+            "--no-groups",
+            "--no-check-certificate",
+            &host,
+        ])
+        .output()
+        .expect("sslscan from Debian (scripts/test-deps installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for old in ["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(old))
+            .unwrap_or_else(|| panic!("sslscan printed no {old} line: {text}"));
+        assert!(line.contains("disabled"), "{line}");
+    }
+    for new in ["TLSv1.2", "TLSv1.3"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(new) && l.contains("enabled")),
+            "{new} not enabled: {text}"
+        );
+    }
+    let suites: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("Preferred") || l.starts_with("Accepted"))
+        .collect();
+    assert!(!suites.is_empty(), "{text}");
+    for s in suites {
+        assert!(
+            s.contains("GCM") || s.contains("CHACHA20"),
+            "a non-AEAD suite is offered: {s}"
+        );
+        assert!(!s.contains("TLSv1.0") && !s.contains("TLSv1.1"), "{s}");
+    }
+}
+
+#[tokio::test]
+async fn no_token_code_or_secret_reaches_the_logs_or_the_store_in_the_clear() {
+    // Debug logging on, so anything logged at all is in the file.
+    let data = TempDir::new("logs");
+    let db = format!("sqlite://{}/scopegate.db", data.path().display());
+    let s = Server::start_with(data, db, &["--demo"], &[("SCOPEGATE_LOG", "debug")]).await;
+    let b = crate::browser::Browser::new(&s.base, &s.cert_pem);
+    let enc = |v: &str| -> String { url::form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+    let path = format!("/oauth/v2/authorization?response_type=code&client_id={DEMO_APP}&redirect_uri={}&state=s&scope=openid%20profile", enc(DEMO_REDIRECT));
+    let url = b
+        .consent(
+            &b.authorize(&path, MEMBER, DEMO_PASSWORD).await.consent(),
+            "allow",
+        )
+        .await;
+    let code = crate::browser::param(&url, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", DEMO_REDIRECT),
+        ("client_id", DEMO_APP),
+        ("client_secret", DEMO_SECRET),
+    ];
+    let t: serde_json::Value = s
+        .client
+        .post(s.url("/oauth/v2/accessToken"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let refresh = t["refresh_token"].as_str().unwrap().to_string();
+    let cc: serde_json::Value = s
+        .client
+        .post(s.url("/oauth/v2/accessToken"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEMO_APP),
+            ("client_secret", DEMO_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_token = cc["access_token"].as_str().unwrap().to_string();
+    let rotated = s.cli_json(&["app", "secret", "rotate", DEMO_APP])["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = s.log();
+    assert!(
+        log.contains("DEBUG") || log.contains("INFO"),
+        "the log is being written"
+    );
+    for (what, secret) in [
+        ("code", &code),
+        ("access token", &access),
+        ("refresh token", &refresh),
+        ("2-legged token", &app_token),
+        ("client secret", &DEMO_SECRET.to_string()),
+        ("rotated secret", &rotated),
+        ("password", &DEMO_PASSWORD.to_string()),
+    ] {
+        assert!(!log.contains(secret.as_str()), "the {what} is in the log");
+        assert!(
+            !store_files_contain(s.data.path(), secret),
+            "the {what} is in the store files"
+        );
+    }
+}
