@@ -620,3 +620,71 @@ async fn concurrent_refreshes_of_one_refresh_token_all_succeed() {
         assert_eq!(t.await.unwrap(), 200, "a concurrent refresh failed");
     }
 }
+
+#[tokio::test]
+async fn max_age_forces_a_fresh_sign_in_and_login_hint_prefills_the_form() {
+    let s = InProc::demo().await;
+    let b = s.browser();
+    code_for(&s, &b, "openid", "").await;
+    s.clock.advance(120);
+    // Signed in two minutes ago: max_age=60 sends the member to sign in again.
+    let res = b
+        .get(&auth_path(
+            "openid",
+            "&max_age=60&login_hint=test-member%40scopegate.local",
+        ))
+        .await;
+    assert_eq!(res.status(), 302);
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("/login?next="), "{loc}");
+    let page = b.get(&loc).await.text().await.unwrap();
+    assert!(
+        page.contains("value=\"test-member@scopegate.local\""),
+        "login_hint prefills the email"
+    );
+    // max_age=3600 is satisfied by the same session.
+    let res = b.get(&auth_path("openid", "&max_age=3600")).await;
+    let to_login = res
+        .headers()
+        .get("location")
+        .is_some_and(|l| l.to_str().unwrap().starts_with("/login"));
+    assert!(!to_login, "a recent enough sign-in is kept");
+    // A bad max_age is refused.
+    let res = b.get(&auth_path("openid", "&max_age=soon")).await;
+    let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
+    // After signing in again, the ID token's auth_time is the new sign-in.
+    let code = code_for(&s, &b, "openid", "&max_age=60").await;
+    let (_, t) = redeem(&s, &code, &[]).await;
+    let claims: serde_json::Value = {
+        use base64::Engine;
+        let part = t["id_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["auth_time"], s.state.now());
+}
+
+#[tokio::test]
+async fn prompt_none_answers_without_ui() {
+    let s = InProc::demo().await;
+    let b = s.browser();
+    let res = b.get(&auth_path("openid", "&prompt=none")).await;
+    let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&loc, "error").as_deref(), Some("login_required"));
+    b.sign_in(MEMBER, DEMO_PASSWORD).await;
+    let res = b.get(&auth_path("openid", "&prompt=none")).await;
+    let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&loc, "error").as_deref(), Some("consent_required"));
+    assert_eq!(param(&loc, "state").as_deref(), Some("st4te"));
+}

@@ -29,6 +29,10 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub prompt: Option<String>,
+    /// OIDC max_age: the longest time since sign-in the member may have (seconds).
+    pub max_age: Option<i64>,
+    /// OIDC login_hint: prefills the sign-in form.
+    pub login_hint: Option<String>,
     pub native: bool,
     /// The request's parameters as received, to carry through sign-in and consent.
     pub query: String,
@@ -279,6 +283,18 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
             }
             fail("unauthorized_scope_error", &description)
         })?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds",
+                ))
+            }
+        },
+    };
     let nonce = params.get("nonce").map(|n| n.chars().take(512).collect());
     Ok(AuthRequest {
         app: record,
@@ -288,6 +304,10 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         code_challenge,
         nonce,
         prompt: params.get("prompt").map(str::to_string),
+        max_age,
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(254).collect()),
         native,
         query: params
             .iter()
@@ -364,7 +384,10 @@ async fn entry(
     let signed_in = session::current(state, &headers).await;
     let prompt = req.prompt.clone().unwrap_or_default();
     let prompts: Vec<&str> = prompt.split(' ').collect();
-    let Some(signed_in) = signed_in.filter(|_| !prompts.contains(&"login")) else {
+    // OIDC Core 3.1.2.1: max_age forces a fresh sign-in when the last one is older.
+    let now = state.now();
+    let fresh = |s: &SignedIn| req.max_age.is_none_or(|m| now - s.session.auth_time <= m);
+    let Some(signed_in) = signed_in.filter(|s| !prompts.contains(&"login") && fresh(s)) else {
         if prompts.contains(&"none") {
             return error_redirect(
                 state,

@@ -45,6 +45,12 @@ fn form_page(
 ) -> Response {
     let (csrf, cookie) = anonymous_csrf(app);
     let platform = &app.catalog.platform.name;
+    // OIDC login_hint on the authorization request prefills the email.
+    let hint: String = next
+        .split_once('?')
+        .and_then(|(_, q)| Params::parse(q).ok())
+        .and_then(|p| p.get("login_hint").map(|h| h.chars().take(254).collect()))
+        .unwrap_or_default();
     let mut res = layout::respond(
         status,
         page(
@@ -64,7 +70,7 @@ fn form_page(
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="next" value=(next);
                         label for="email" { "Email" }
-                        input #email type="email" name="email" autocomplete="username" required autofocus;
+                        input #email type="email" name="email" value=(hint) autocomplete="username" required autofocus;
                         label for="password" { "Password" }
                         input #password type="password" name="password" autocomplete="current-password" required;
                         div.actions {
