@@ -18,6 +18,11 @@ pub enum FormError {
     TooMany,
 }
 
+/// Form-urlencodes one value (for query strings scopegate builds).
+pub fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// Parsed parameters. Empty values count as absent (RFC 6749 3.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params(BTreeMap<String, String>);

@@ -218,18 +218,21 @@ async fn store_key(
     Ok(kid)
 }
 
+/// The key that signs now for `alg`.
+async fn active_key(state: &App, alg: Alg) -> Result<Option<StoredSigningKey>, String> {
+    let a = alg.as_str().to_string();
+    state
+        .store
+        .read(move |c| keys::active_signing_key(c, &a))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Makes sure every configured algorithm has a signing key; several nodes may race at first
 /// start, and exactly one of them creates each key.
 pub async fn ensure_keys(state: &App) -> Result<(), String> {
     for alg in algorithms(state) {
-        let a = alg.as_str().to_string();
-        if state
-            .store
-            .read(move |c| keys::active_signing_key(c, &a))
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+        if active_key(state, alg).await?.is_some() {
             continue;
         }
         let claim = format!("signing-key-bootstrap-{}", alg.as_str());
@@ -244,14 +247,7 @@ pub async fn ensure_keys(state: &App) -> Result<(), String> {
         } else {
             // Another node is generating it: wait until it appears.
             for _ in 0..600 {
-                let a = alg.as_str().to_string();
-                if state
-                    .store
-                    .read(move |c| keys::active_signing_key(c, &a))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_some()
-                {
+                if active_key(state, alg).await?.is_some() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -263,24 +259,13 @@ pub async fn ensure_keys(state: &App) -> Result<(), String> {
 
 /// Signs a JWT with the active key for `alg`.
 pub async fn sign(state: &App, alg: Alg, claims: &Value) -> Option<String> {
-    let a = alg.as_str().to_string();
-    let mut key = state
-        .store
-        .read(move |c| keys::active_signing_key(c, &a))
-        .await
-        .ok()
-        .flatten();
-    if key.is_none() {
-        ensure_keys(state).await.ok()?;
-        let a = alg.as_str().to_string();
-        key = state
-            .store
-            .read(move |c| keys::active_signing_key(c, &a))
-            .await
-            .ok()
-            .flatten();
-    }
-    let key = key?;
+    let key = match active_key(state, alg).await.ok()? {
+        Some(k) => k,
+        None => {
+            ensure_keys(state).await.ok()?;
+            active_key(state, alg).await.ok()??
+        }
+    };
     let der = open(state, &key.kid, &key.private_enc)?;
     let head = json!({"alg": alg.as_str(), "kid": key.kid, "typ": "JWT"});
     let signing_input = format!(

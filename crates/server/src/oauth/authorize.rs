@@ -14,7 +14,7 @@ use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::{apps, tokens};
 
 use crate::config::Compat;
-use crate::form::Params;
+use crate::form::{encode, Params};
 use crate::state::{App, AppState};
 use crate::web::layout::{self, csrf_field, error_page, page, Viewer};
 use crate::web::session::{self, SignedIn};
@@ -311,14 +311,10 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         native,
         query: params
             .iter()
-            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect::<Vec<_>>()
             .join("&"),
     })
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn endpoint(native: bool) -> &'static str {
@@ -406,7 +402,7 @@ async fn entry(
             .join("&");
         let next = format!("{}?{}", endpoint(native), query);
         let mut res = StatusCode::FOUND.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", enc(&next))) {
+        if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", encode(&next))) {
             res.headers_mut().insert(header::LOCATION, v);
         }
         return res;

@@ -142,3 +142,22 @@ pub fn initial(name: &str) -> Markup {
         .unwrap_or_default();
     html! { (c) }
 }
+
+/// 303 See Other to a path on this server (post/redirect/get, sign-in).
+pub fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// To the sign-in page, coming back to `here` afterwards.
+pub fn to_login(here: &str) -> Response {
+    see_other(&format!("/login?next={}", crate::form::encode(here)))
+}
+
+/// Back to `path` with a notice (`kind` is `ok` or `error`) shown once.
+pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
+    see_other(&format!("{path}?{kind}={}", crate::form::encode(text)))
+}

@@ -2,24 +2,15 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use maud::html;
 use scopegate_store::{apps, tokens};
 
 use crate::form::Params;
 use crate::state::AppState;
-use crate::web::layout::{self, csrf_field, page, Viewer};
+use crate::web::layout::{self, csrf_field, page, to_login, Viewer};
 use crate::web::session;
-
-fn to_login(next: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("/login?next={enc}")) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
 
 /// GET /psettings/permitted-services
 pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Response {
@@ -141,10 +132,5 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         "That app had no access."
     };
     // Post/redirect/get: reloading the page must not send the form again.
-    let enc: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/psettings/permitted-services?ok={enc}")) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
+    layout::with_notice("/psettings/permitted-services", "ok", notice)
 }

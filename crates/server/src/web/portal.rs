@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
@@ -19,7 +19,7 @@ use crate::form::Params;
 use crate::ops::apps::{self as app_ops, AppDetails, AppInput};
 use crate::ops::Actor;
 use crate::state::AppState;
-use crate::web::layout::{self, csrf_field, page, Viewer};
+use crate::web::layout::{self, csrf_field, page, with_notice, Viewer};
 use crate::web::session::{self, SignedIn};
 
 pub fn routes() -> Router<AppState> {
@@ -55,28 +55,14 @@ fn actor(s: &SignedIn) -> Actor {
     }
 }
 
-fn see_other(location: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
-
-fn with_notice(path: &str, kind: &str, text: &str) -> Response {
-    let enc: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
-    see_other(&format!("{path}?{kind}={enc}"))
-}
-
 async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     here: &str,
 ) -> Result<SignedIn, Response> {
-    session::current(state, headers).await.ok_or_else(|| {
-        let enc: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-        see_other(&format!("/login?next={enc}"))
-    })
+    session::current(state, headers)
+        .await
+        .ok_or_else(|| layout::to_login(here))
 }
 
 /// Reads a POSTed form and checks its CSRF token.

@@ -2,15 +2,15 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 use maud::html;
 use scopegate_store::{members, tokens};
 
 use crate::form::Params;
 use crate::oauth::authorize::{error_redirect, validate};
 use crate::state::{App, AppState};
-use crate::web::layout::{self, page, Viewer};
+use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
@@ -97,14 +97,6 @@ pub async fn page_handler(state: &AppState, next: Option<String>) -> Response {
 
 pub async fn show(State(state): State<AppState>, Query(q): Query<NextQuery>) -> Response {
     page_handler(&state, q.next).await
-}
-
-fn see_other(location: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
 }
 
 /// POST /login: sign in, or cancel an authorization.
