@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod enforce;
 pub mod model;
 pub mod oauth;
+pub mod oidc_request;
 pub mod portal;
 pub mod redirect;
 pub mod routes;

@@ -16,6 +16,7 @@ use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::signature::{SignatureEncoding, Signer};
 use rsa::traits::PublicKeyParts;
 use scopegate_core::model::{TokenKind, TokenState};
+use scopegate_core::oidc_request::{CompactJws, HintError};
 use scopegate_core::ScopeSet;
 use scopegate_store::keys::{self, StoredSigningKey};
 use scopegate_store::{members, settings, tokens};
@@ -299,6 +300,90 @@ pub async fn sign(state: &App, alg: Alg, claims: &Value) -> Option<String> {
     ))
 }
 
+/// Why an `id_token_hint` cannot be used.
+#[derive(Debug)]
+pub enum HintFailure {
+    /// Not an ID token this server issued to the client: `invalid_request`.
+    Invalid(HintError),
+    /// The keys could not be read: `temporarily_unavailable`.
+    Store,
+}
+
+/// Checks a JWS signature against one of our public keys, as stored (a public JWK).
+fn verify_signature(alg: Alg, public_jwk: &str, input: &[u8], sig: &[u8]) -> Result<(), HintError> {
+    let jwk: Value = serde_json::from_str(public_jwk).map_err(|_| HintError::UnknownKey)?;
+    let part = |name: &str| {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .ok_or(HintError::UnknownKey)
+    };
+    match alg {
+        Alg::Rs256 => {
+            use rsa::signature::Verifier;
+            let n = rsa::BigUint::from_bytes_be(&part("n")?);
+            let e = rsa::BigUint::from_bytes_be(&part("e")?);
+            let public = rsa::RsaPublicKey::new(n, e).map_err(|_| HintError::UnknownKey)?;
+            let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+            let sig =
+                rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| HintError::BadSignature)?;
+            verifier
+                .verify(input, &sig)
+                .map_err(|_| HintError::BadSignature)
+        }
+        Alg::Es256 => {
+            let mut point = vec![0x04];
+            point.extend(part("x")?);
+            point.extend(part("y")?);
+            ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_FIXED,
+                point,
+            )
+            .verify(input, sig)
+            .map_err(|_| HintError::BadSignature)
+        }
+    }
+}
+
+/// OIDC Core 3.1.2.1 `id_token_hint`: the `sub` of an ID token this server signed for
+/// `client_id`. Any key this server ever signed with counts, retired or not, because an expired
+/// hint is still a valid hint; the hint only names whom to expect and never signs anyone in.
+pub async fn verify_id_token_hint(
+    state: &App,
+    token: &str,
+    client_id: &str,
+) -> Result<String, HintFailure> {
+    let jws = CompactJws::parse(token).map_err(HintFailure::Invalid)?;
+    let alg = Alg::parse(&jws.alg).ok_or(HintFailure::Invalid(HintError::UnsupportedAlg))?;
+    let kid = jws
+        .kid
+        .clone()
+        .ok_or(HintFailure::Invalid(HintError::UnknownKey))?;
+    let all = state
+        .store
+        .read(|c| keys::published_signing_keys(c, i64::MIN))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "id_token_hint: reading the signing keys failed");
+            HintFailure::Store
+        })?;
+    // The key must be ours *and* of the header's algorithm, so an RSA key is never used to
+    // check a token that claims another algorithm.
+    let key = all
+        .iter()
+        .find(|k| k.kid == kid && k.alg == alg.as_str())
+        .ok_or(HintFailure::Invalid(HintError::UnknownKey))?;
+    verify_signature(
+        alg,
+        &key.public_jwk,
+        jws.signing_input.as_bytes(),
+        &jws.signature,
+    )
+    .map_err(HintFailure::Invalid)?;
+    jws.hinted_subject(&state.config.issuer(), client_id)
+        .map_err(HintFailure::Invalid)
+}
+
 /// The claims a member's granted scopes release (OIDC Core 5.4), shared by ID tokens and userinfo.
 fn profile_claims(
     state: &App,
@@ -413,8 +498,12 @@ pub fn discovery_document(state: &App) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page", "popup", "touch"],
+        "ui_locales_supported": ["en"],
         "authorization_response_iss_parameter_supported": true,
-        "claims_parameter_supported": false,
+        // OIDC Core 5.5, as docs/oauth.md describes: parsed strictly, and answered with the
+        // claims of the scopes the member consented to.
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     })
@@ -456,17 +545,15 @@ pub fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     };
     let value = value
         .to_str()
-        .map_err(|_| ApiError::bad_request("malformed Authorization header"))?;
+        .map_err(|_| ApiError::bad_authorization("malformed Authorization header"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::invalid_token());
     }
+    // RFC 6750 3.1: a Bearer header without exactly one token is a malformed request.
     let token = token.trim();
-    if token.is_empty() {
-        return Err(ApiError::empty_token());
-    }
-    if token.contains(' ') {
-        return Err(ApiError::bad_request("malformed Bearer credentials"));
+    if token.is_empty() || token.contains(' ') {
+        return Err(ApiError::bad_authorization("malformed Bearer credentials"));
     }
     Ok(token.to_string())
 }
