@@ -186,12 +186,12 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
     assert.equal(await page.locator('ul.consents li').count(), 3);
   });
 
-  it('Cancel on the consent page redirects with error=user_cancelled_authorize', async () => {
+  it('Cancel on the consent page redirects with error=access_denied', async () => {
     const state = new URL(page.url()).searchParams.get('state');
     await clickAndWait(page, page.locator('form').getByRole('button', { name: 'Cancel' }));
     assert.ok(atCallback(page.url()), page.url());
     const q = queryOf(page.url());
-    assert.equal(q.error, 'user_cancelled_authorize');
+    assert.equal(q.error, 'access_denied'); // LinkedIn mode: user_cancelled_authorize
     assert.ok(q.error_description);
     assert.equal(q.state, state);
     assert.equal(q.iss, server.issuer);
@@ -262,7 +262,7 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
     }
   });
 
-  it('Cancel on the sign-in page redirects with error=user_cancelled_login', async () => {
+  it('Cancel on the sign-in page redirects with error=access_denied', async () => {
     await page.goto(`${server.base}/psettings/permitted-services`);
     await signOut(page);
     const state = randomState();
@@ -271,7 +271,7 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
     await clickAndWait(page, page.getByRole('button', { name: 'Cancel' }));
     assert.ok(atCallback(page.url()), page.url());
     const q = queryOf(page.url());
-    assert.equal(q.error, 'user_cancelled_login');
+    assert.equal(q.error, 'access_denied'); // LinkedIn mode: user_cancelled_login
     assert.ok(q.error_description);
     assert.equal(q.state, state);
     assert.equal(q.iss, server.issuer);

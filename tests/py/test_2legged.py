@@ -114,9 +114,10 @@ def test_app_without_client_credentials_is_denied(server, other_app, auth_method
     log = ResponseLog(client)
     with pytest.raises(OAuthError) as e:
         client.fetch_token(grant_type="client_credentials")
-    assert e.value.error == "access_denied"
+    # Standard mode: RFC 6749's unauthorized_client (LinkedIn mode answers 401 access_denied).
+    assert e.value.error == "unauthorized_client"
     assert e.value.description == "This application is not allowed to create application tokens"
-    assert log.last.status_code == 401
+    assert log.last.status_code == 400
 
 
 def test_another_apps_token_introspects_as_exactly_inactive(server, other_app):

@@ -223,7 +223,7 @@ def test_member_cancels_consent(server, browser):
     callback = browser_sign_in_and_consent(browser, url, consent="cancel")
     p = callback_params(callback)
     assert callback.startswith(DEMO_REDIRECT + "?")
-    assert p["error"] == "user_cancelled_authorize"
+    assert p["error"] == "access_denied"  # standard mode (LinkedIn mode: user_cancelled_authorize)
     assert p["state"] == state and "code" not in p
 
 
@@ -232,7 +232,7 @@ def test_member_cancels_sign_in(server, browser):
     url, state = client.create_authorization_url(server.authorization_endpoint)
     callback = browser_sign_in_and_consent(browser, url, login_action="cancel")
     p = callback_params(callback)
-    assert p["error"] == "user_cancelled_login"
+    assert p["error"] == "access_denied"  # standard mode (LinkedIn mode: user_cancelled_login)
     assert p["state"] == state
 
 

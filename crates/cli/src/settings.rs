@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// The ID-token signing algorithm: RS256 (default) or ES256.
     #[arg(long, env = "SCOPEGATE_ID_TOKEN_ALG", value_name = "ALG")]
     pub id_token_alg: Option<String>,
+    /// Serve the admin API (/admin/v1) on this address only, not on the public listener.
+    #[arg(long, env = "SCOPEGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 fn parse_compat(s: &str) -> Result<Compat, String> {
@@ -88,6 +91,7 @@ struct FileConfig {
     id_token_alg: Option<String>,
     routes: Option<PathBuf>,
     sandbox: Option<bool>,
+    admin_listen: Option<SocketAddr>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -122,6 +126,7 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         }
         config.public_url = u.trim_end_matches('/').to_string();
     }
+    config.admin_listen = serve.and_then(|s| s.admin_listen).or(file.admin_listen);
     config.tls_cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
     config.tls_key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
     config.catalog_path = global.catalog.clone().or(file.catalog);

@@ -29,6 +29,8 @@ pub enum RedirectUriError {
     TooLong,
     #[error("redirect URL contains spaces or control characters")]
     BadCharacters,
+    #[error("redirect URL cannot contain wildcards (*): each URL is matched exactly")]
+    Wildcard,
 }
 
 /// True for the loopback hosts RFC 8252 allows plain http on.
@@ -52,6 +54,11 @@ impl RedirectUri {
         }
         if input.contains('#') {
             return Err(RedirectUriError::Fragment);
+        }
+        // Matching is exact, so a `*` would never act as a wildcard; refusing it stops a developer
+        // from believing it does (and from registering a URL nobody can serve).
+        if input.contains('*') {
+            return Err(RedirectUriError::Wildcard);
         }
         let mut url = url::Url::parse(input).map_err(|_| RedirectUriError::NotAbsolute)?;
         let host = url.host().ok_or(RedirectUriError::NotAbsolute)?;
@@ -131,6 +138,16 @@ mod tests {
             RedirectUri::parse("javascript:alert(1)"),
             Err(RedirectUriError::NotAbsolute)
         );
+        for wildcard in [
+            "https://*.client.example/cb",
+            "https://client.example/*",
+            "https://client.example/cb*",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(wildcard),
+                Err(RedirectUriError::Wildcard)
+            );
+        }
         assert!(RedirectUri::parse("http://127.0.0.1:1/cb")
             .unwrap()
             .is_loopback());

@@ -59,6 +59,48 @@ pub fn routes() -> Router<AppState> {
             get(show_defaults).put(set_defaults),
         )
         .route("/admin/v1/apps/{client_id}/extension", put(set_extension))
+        .layer(axum::middleware::map_response(json_rejections))
+        .layer(axum::middleware::map_request(read_body))
+}
+
+/// Reads the whole request body before the handler runs, even for handlers that take none: a
+/// body left unread makes the server close the connection under a client still sending it
+/// (the client sees a broken connection instead of the answer).
+async fn read_body(req: axum::extract::Request) -> Result<axum::extract::Request, Response> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, crate::http::MAX_BODY).await {
+        Ok(bytes) => Ok(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        )),
+        Err(_) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"error": {"status": 413, "message": "the request body is too large"}})),
+        )
+            .into_response()),
+    }
+}
+
+/// axum answers a path, query or body it cannot extract with a text/plain 4xx; the admin API
+/// promises its JSON error shape on every answer (the OpenAPI document's `Error`).
+async fn json_rejections(res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(res.status().is_client_error() && plain) {
+        return res;
+    }
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let message: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+    (
+        status,
+        Json(json!({"error": {"status": status.as_u16(), "message": message}})),
+    )
+        .into_response()
 }
 
 /// The authenticated admin caller.

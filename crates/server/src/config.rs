@@ -35,6 +35,9 @@ pub struct Config {
     pub routes_path: Option<PathBuf>,
     /// Serve the LinkedIn-shaped sandbox API (default: on with the embedded catalog only).
     pub sandbox: Option<bool>,
+    /// Serve the admin API on this address only, off the public listener (RFC 9700's advice,
+    /// as Hydra splits 4444/4445); None serves it on the public listener.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -54,6 +57,7 @@ impl Config {
             es256: false,
             routes_path: None,
             sandbox: None,
+            admin_listen: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The router, and the headers every response carries.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -12,8 +12,34 @@ use crate::state::AppState;
 /// Form and JSON bodies larger than this are refused with 413 before any handler runs.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Every route scopegate serves.
-pub fn router(state: AppState) -> Router {
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Everything (no separate admin listener).
+    All,
+    /// Everything but the admin API.
+    Public,
+    /// The admin API only.
+    Admin,
+}
+
+/// The routes of one listener.
+pub fn router(state: AppState, listener: Listener) -> Router {
+    let routes = match listener {
+        Listener::All => public_routes().merge(crate::admin::routes()),
+        Listener::Public => public_routes(),
+        Listener::Admin => crate::admin::routes(),
+    };
+    routes
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(state.clone(), headers))
+        .with_state(state)
+}
+
+/// Every route but the admin API.
+fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/oauth/v2/accessToken", any(crate::oauth::token::token))
@@ -69,12 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(crate::sandbox::handle))
         .route("/rest/{*rest}", any(crate::sandbox::handle))
         .merge(crate::web::routes())
-        .merge(crate::admin::routes())
         .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), headers))
-        .with_state(state)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -111,6 +132,64 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// Paths whose POSTs are a signed-in member's or developer's form submissions.
+fn is_page_form(path: &str) -> bool {
+    path == "/login"
+        || path == "/logout"
+        || path == "/oauth/v2/authorization/consent"
+        || path.starts_with("/developers/")
+        || path.starts_with("/psettings/")
+}
+
+/// True when a browser says the request came from another site: `Sec-Fetch-Site: cross-site`, or
+/// an `Origin` that is neither the public URL's nor the one the request was sent to.
+fn cross_site(state: &AppState, h: &HeaderMap) -> bool {
+    if h.get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = h.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin.as_bytes();
+    let public = state.config.public_url.trim_end_matches('/').as_bytes();
+    let host = h
+        .get(header::HOST)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let same_host = origin.strip_prefix(b"https://") == Some(host) && !host.is_empty();
+    !(origin.eq_ignore_ascii_case(public) || same_host)
+}
+
+/// Refuses, before any handler runs, what no handler should see: two `Authorization` headers
+/// (which one a handler read would be an accident, MAL-09), and form posts to the pages from
+/// another site (login CSRF and consent clickjacking-by-form, RFC 9700 4.7; the CSRF token is
+/// the first line, this the second).
+async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let h = req.headers();
+    if h.get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
+        return crate::wire::OAuthError::invalid_request(
+            "more than one Authorization header; send one",
+        )
+        .into_response();
+    }
+    if req.method() == axum::http::Method::POST
+        && is_page_form(req.uri().path())
+        && cross_site(&state, h)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "status": 403,
+                "message": "This form cannot be submitted from another site.",
+            })),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// HSTS and the browser-hardening headers on every response, and the request counters.
 async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     state
@@ -136,7 +215,7 @@ async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Res
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"),
         );
     }
     res

@@ -138,7 +138,8 @@ impl ApiError {
             service_error_code: 100,
             code: Some("ACCESS_DENIED"),
             message: format!("Not enough permissions to access: {resource}.{method}.{version}"),
-            challenge: None,
+            // RFC 6750 3.1: a token that lacks the permission is `insufficient_scope`.
+            challenge: Some("Bearer realm=\"scopegate\", error=\"insufficient_scope\""),
         }
     }
     /// 429 101 "Resource level throttle limit…".
@@ -159,6 +160,13 @@ impl ApiError {
             code: Some("BAD_REQUEST"),
             message: message.into(),
             challenge: None,
+        }
+    }
+    /// 400 for a malformed Authorization header (RFC 6750 3.1 `invalid_request`).
+    pub fn bad_authorization(message: impl Into<String>) -> Self {
+        ApiError {
+            challenge: Some("Bearer realm=\"scopegate\", error=\"invalid_request\""),
+            ..ApiError::bad_request(message)
         }
     }
     /// 404 for an unknown resource.

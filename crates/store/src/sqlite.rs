@@ -130,6 +130,21 @@ fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
         .map_err(map_err)?;
+        // Setting a journal mode can fail quietly (a file system without shared memory keeps
+        // the old one): read both back and refuse to run without the durability promised.
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(map_err)?;
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !journal.eq_ignore_ascii_case("wal") || synchronous < 2 {
+            return Err(StoreError::Backend(format!(
+                "{}: SQLite runs with journal_mode={journal}, synchronous={synchronous}; \
+                 scopegate needs WAL and FULL (2) so that no answered token is lost",
+                path.display()
+            )));
+        }
     }
     Ok(conn)
 }

@@ -167,6 +167,16 @@ pub fn insert_code(c: &mut dyn Conn, k: &CodeRecord) -> Result<()> {
     Ok(())
 }
 
+/// Whether a code with this hash was ever stored, and if so whether it is still unused.
+pub fn code_state(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Option<bool>> {
+    c.query_opt(
+        "SELECT consumed_at, expires_at FROM auth_codes WHERE hash = $1",
+        params![hash],
+    )?
+    .map(|r| -> Result<bool> { Ok(r.opt_int(0)?.is_none() && r.int(1)? > now) })
+    .transpose()
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone)]
 pub enum Redeem {

@@ -54,10 +54,29 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         state.0.clone(),
         std::time::Duration::from_secs(60),
     ));
+    use scopegate_server::http::Listener;
+    let public = match state.config.admin_listen {
+        Some(addr) => {
+            let admin = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (admin API)"))?;
+            println!("admin API on https://{}/admin/v1", admin.local_addr()?);
+            tokio::spawn(scopegate_server::serve::serve(
+                admin,
+                tls.config.clone(),
+                state.clone(),
+                Listener::Admin,
+                scopegate_server::serve::shutdown_signal(),
+            ));
+            Listener::Public
+        }
+        None => Listener::All,
+    };
     scopegate_server::serve::serve(
         listener,
         tls.config,
         state,
+        public,
         scopegate_server::serve::shutdown_signal(),
     )
     .await?;

@@ -165,8 +165,13 @@ async fn a_request_without_scope_is_refused() {
 }
 
 #[tokio::test]
-async fn cancelling_sign_in_returns_user_cancelled_login() {
-    let s = InProc::demo().await;
+async fn cancelling_sign_in_returns_access_denied_or_user_cancelled_login() {
+    cancel_sign_in(scopegate_server::Compat::Standard, "access_denied").await;
+    cancel_sign_in(scopegate_server::Compat::Linkedin, "user_cancelled_login").await;
+}
+
+async fn cancel_sign_in(compat: scopegate_server::Compat, expected: &str) {
+    let s = InProc::start(compat).await;
     let b = s.browser();
     let path = auth_path("openid", "");
     let html = b
@@ -188,26 +193,29 @@ async fn cancelling_sign_in_returns_user_cancelled_login() {
         .await;
     let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert!(loc.as_str().starts_with(DEMO_REDIRECT));
-    assert_eq!(
-        param(&loc, "error").as_deref(),
-        Some("user_cancelled_login")
-    );
+    assert_eq!(param(&loc, "error").as_deref(), Some(expected));
     assert_eq!(param(&loc, "state").as_deref(), Some("st4te"));
 }
 
 #[tokio::test]
-async fn cancelling_consent_returns_user_cancelled_authorize() {
-    let s = InProc::demo().await;
+async fn cancelling_consent_returns_access_denied_or_user_cancelled_authorize() {
+    cancel_consent(scopegate_server::Compat::Standard, "access_denied").await;
+    cancel_consent(
+        scopegate_server::Compat::Linkedin,
+        "user_cancelled_authorize",
+    )
+    .await;
+}
+
+async fn cancel_consent(compat: scopegate_server::Compat, expected: &str) {
+    let s = InProc::start(compat).await;
     let b = s.browser();
     let page = b
         .authorize(&auth_path("openid", ""), MEMBER, DEMO_PASSWORD)
         .await
         .consent();
     let url = b.consent(&page, "cancel").await;
-    assert_eq!(
-        param(&url, "error").as_deref(),
-        Some("user_cancelled_authorize")
-    );
+    assert_eq!(param(&url, "error").as_deref(), Some(expected));
     assert!(param(&url, "code").is_none());
 }
 

@@ -355,7 +355,11 @@ async fn capabilities_are_for_platform_admins_and_gate_their_flows() {
             ],
         )
         .await;
-    assert_eq!((status, e["error"].as_str()), (401, Some("access_denied")));
+    // Standard mode: RFC 6749's code with LinkedIn's description (LinkedIn says 401 access_denied).
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
     assert_eq!(
         e["error_description"],
         "This application is not allowed to create application tokens"

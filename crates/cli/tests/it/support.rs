@@ -331,9 +331,15 @@ impl InProc {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = state.clone();
         tokio::spawn(async move {
-            let _ = scopegate_server::serve::serve(listener, tls.config, s, async {
-                let _ = rx.await;
-            })
+            let _ = scopegate_server::serve::serve(
+                listener,
+                tls.config,
+                s,
+                scopegate_server::http::Listener::All,
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await;
         });
         let cert_pem = std::fs::read(data.path().join("tls-cert.pem")).unwrap();

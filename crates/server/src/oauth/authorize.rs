@@ -8,13 +8,15 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_core::model::{App as AppRecord, CodeRecord, Member};
 use scopegate_core::oauth::{consent_needed, resolve_member_scopes, Consent, ResolvedScopes};
+use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
 use scopegate_core::portal::effective_permissions;
 use scopegate_core::redirect::matches_registered;
 use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::{apps, tokens};
 
 use crate::config::Compat;
-use crate::form::{encode, Params};
+use crate::form::{encode, FormError, Params};
+use crate::oidc::{pairwise_sub, verify_id_token_hint, HintFailure};
 use crate::state::{App, AppState};
 use crate::web::layout::{self, csrf_field, error_page, page, Viewer};
 use crate::web::session::{self, SignedIn};
@@ -28,11 +30,18 @@ pub struct AuthRequest {
     pub resolved: ResolvedScopes,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
-    pub prompt: Option<String>,
+    pub prompt: Prompt,
     /// OIDC max_age: the longest time since sign-in the member may have (seconds).
     pub max_age: Option<i64>,
     /// OIDC login_hint: prefills the sign-in form.
     pub login_hint: Option<String>,
+    /// The only End-User this request may be answered for: the `sub` of a verified
+    /// `id_token_hint`, or an ID token `sub` value in the `claims` parameter (OIDC Core 3.1.2.1,
+    /// 5.5.1). Pairwise, so it is compared with the member's `sub` for this app.
+    pub required_sub: Option<String>,
+    /// The OIDC Core 5.5 `claims` request. Claims are released by the consented scopes (see
+    /// docs/oauth.md); the request is kept for the rules it carries (`sub`, essential `acr`).
+    pub claims: Option<ClaimsRequest>,
     pub native: bool,
     /// The request's parameters as received, to carry through sign-in and consent.
     pub query: String,
@@ -296,6 +305,49 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         },
     };
     let nonce = params.get("nonce").map(|n| n.chars().take(512).collect());
+    let prompt =
+        Prompt::parse(params.get("prompt")).map_err(|e| fail("invalid_request", &e.to_string()))?;
+    // OIDC Core 5.5: malformed JSON is the client's error; a well-formed request for claims we
+    // do not have is not.
+    let claims = params
+        .get("claims")
+        .map(ClaimsRequest::parse)
+        .transpose()
+        .map_err(|e| fail("invalid_request", &e.to_string()))?;
+    if claims
+        .as_ref()
+        .is_some_and(|c| c.essential_acr_values().is_some())
+    {
+        // OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
+        // scopegate has one way to sign in and asserts no acr value, so none can be met.
+        return Err(fail(
+            "unmet_authentication_requirements",
+            "the essential acr values requested cannot be met: this server asserts no acr",
+        ));
+    }
+    let hinted = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match verify_id_token_hint(app, hint, &record.client_id).await {
+            Ok(sub) => Some(sub),
+            Err(HintFailure::Invalid(e)) => return Err(fail("invalid_request", &e.to_string())),
+            Err(HintFailure::Store) => {
+                return Err(fail("temporarily_unavailable", "Please try again"))
+            }
+        },
+    };
+    let required_sub =
+        match (hinted, claims.as_ref().and_then(|c| c.required_sub())) {
+            (Some(h), Some(c)) if h != c => return Err(fail(
+                "invalid_request",
+                "id_token_hint and the sub value of the claims parameter name different End-Users",
+            )),
+            (Some(h), _) => Some(h),
+            (None, c) => c.map(str::to_string),
+        };
+    // Accepted and deliberately not acted on (docs/oauth.md): ui_locales and claims_locales
+    // (pages and claims exist in English only, and OIDC Core 3.1.2.1 says unsupported locales
+    // SHOULD NOT cause an error), display (one responsive page serves every value), acr_values
+    // (voluntary, and scopegate asserts no acr). Unknown parameters are ignored (RFC 6749 3.1).
     Ok(AuthRequest {
         app: record,
         redirect_uri,
@@ -303,11 +355,13 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         resolved,
         code_challenge,
         nonce,
-        prompt: params.get("prompt").map(str::to_string),
+        prompt,
         max_age,
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(254).collect()),
+        required_sub,
+        claims,
         native,
         query: params
             .iter()
@@ -347,6 +401,50 @@ pub async fn authorize_native(
     entry(&state, method, uri, headers, body, true).await
 }
 
+/// A request the strict parser refused (a repeated parameter, a control character) still goes
+/// back to the client as `invalid_request` when its client and redirect URL are unambiguous and
+/// registered (RFC 6749 4.1.2.1); otherwise it gets the error page. Only client_id, redirect_uri
+/// and state are read, each only when given exactly once.
+async fn unparseable(state: &AppState, raw: &str, e: &FormError, native: bool) -> Response {
+    let page = || error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.to_string());
+    let once = |name: &str| {
+        let mut values = url::form_urlencoded::parse(raw.as_bytes())
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned());
+        // The lenient parser replaces invalid UTF-8 with U+FFFD: such a value is no usable name.
+        match (values.next(), values.next()) {
+            (Some(v), None) if !v.chars().any(|c| c.is_control() || c == '\u{FFFD}') => Some(v),
+            _ => None,
+        }
+    };
+    let (Some(client_id), Some(redirect_uri)) = (once("client_id"), once("redirect_uri")) else {
+        return page();
+    };
+    let request_state = once("state");
+    let mut query = format!(
+        "client_id={}&redirect_uri={}",
+        encode(&client_id),
+        encode(&redirect_uri)
+    );
+    if let Some(s) = &request_state {
+        query.push_str(&format!("&state={}", encode(s)));
+    }
+    let Ok(trusted) = Params::parse(&query) else {
+        return page();
+    };
+    match validate(state, &trusted, native).await {
+        Err(Rejection::Page(p)) => p,
+        // The client and the redirect URL passed: the rest of the request is what failed.
+        _ => error_redirect(
+            state,
+            &redirect_uri,
+            request_state.as_deref(),
+            "invalid_request",
+            &e.to_string(),
+        ),
+    }
+}
+
 async fn entry(
     state: &AppState,
     method: Method,
@@ -362,9 +460,7 @@ async fn entry(
     };
     let params = match raw.as_deref().map(Params::parse) {
         Some(Ok(p)) => p,
-        Some(Err(e)) => {
-            return error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.to_string())
-        }
+        Some(Err(e)) => return unparseable(state, raw.as_deref().unwrap_or(""), &e, native).await,
         None => {
             return error_page(
                 StatusCode::BAD_REQUEST,
@@ -378,29 +474,35 @@ async fn entry(
         Err(r) => return r.into_response(),
     };
     let signed_in = session::current(state, &headers).await;
-    let prompt = req.prompt.clone().unwrap_or_default();
-    let prompts: Vec<&str> = prompt.split(' ').collect();
-    // OIDC Core 3.1.2.1: max_age forces a fresh sign-in when the last one is older.
     let now = state.now();
-    let fresh = |s: &SignedIn| req.max_age.is_none_or(|m| now - s.session.auth_time <= m);
-    let Some(signed_in) = signed_in.filter(|s| !prompts.contains(&"login") && fresh(s)) else {
-        if prompts.contains(&"none") {
+    // OIDC Core 3.1.2.1: prompt=login always asks for a fresh sign-in, max_age when the last
+    // one is older (max_age=0 is prompt=login, errata set 2), and an id_token_hint when someone
+    // else is signed in.
+    let usable = |s: &SignedIn| {
+        !req.prompt.login
+            && req
+                .max_age
+                // Whole seconds: an elapsed time of m seconds may really be up to m + 1, so
+                // it counts as older than max_age (erring towards a fresh sign-in).
+                .is_none_or(|m| m > 0 && now - s.session.auth_time < m)
+            && is_required_member(state, &req, &s.member)
+    };
+    let Some(signed_in) = signed_in.filter(usable) else {
+        if req.prompt.none {
+            let description = if req.required_sub.is_some() {
+                "The End-User the request names is not signed in"
+            } else {
+                "The member is not signed in"
+            };
             return error_redirect(
                 state,
                 &req.redirect_uri,
                 req.state.as_deref(),
                 "login_required",
-                "The member is not signed in",
+                description,
             );
         }
-        // prompt=login is honoured once: the sign-in page sends the member back without it.
-        let query = req
-            .query
-            .split('&')
-            .filter(|kv| !kv.starts_with("prompt="))
-            .collect::<Vec<_>>()
-            .join("&");
-        let next = format!("{}?{}", endpoint(native), query);
+        let next = format!("{}?{}", endpoint(native), after_sign_in(&req.query));
         let mut res = StatusCode::FOUND.into_response();
         if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", encode(&next))) {
             res.headers_mut().insert(header::LOCATION, v);
@@ -409,10 +511,8 @@ async fn entry(
     };
     let decision = consent_decision(state, &req, &signed_in.member).await;
     match decision {
-        Ok(Consent::Skip) if !prompts.contains(&"consent") => {
-            issue_code(state, &req, &signed_in).await
-        }
-        Ok(_) if prompts.contains(&"none") => error_redirect(
+        Ok(Consent::Skip) if !req.prompt.consent => issue_code(state, &req, &signed_in).await,
+        Ok(_) if req.prompt.none => error_redirect(
             state,
             &req.redirect_uri,
             req.state.as_deref(),
@@ -423,6 +523,39 @@ async fn entry(
         Ok(Consent::Skip) => consent_page(state, &req, &signed_in, false),
         Err(r) => r,
     }
+}
+
+/// True unless the request names another End-User than `member` (id_token_hint, or a `sub`
+/// value in the claims parameter).
+fn is_required_member(state: &App, req: &AuthRequest, member: &Member) -> bool {
+    req.required_sub
+        .as_deref()
+        .is_none_or(|sub| pairwise_sub(state, &req.app.client_id, &member.id) == sub)
+}
+
+/// The request to resume once the member has signed in. `prompt=login` and `max_age` have been
+/// honoured by that sign-in, so they are dropped: kept, they would send the member back to the
+/// sign-in page whenever the round trip crossed a second boundary (`max_age=0`). Other prompt
+/// values (`consent`) and the id_token_hint stay: the hint is checked again against whoever
+/// signed in.
+fn after_sign_in(query: &str) -> String {
+    let Ok(params) = Params::parse(query) else {
+        return query.to_string();
+    };
+    params
+        .iter()
+        .filter(|(k, _)| *k != "max_age")
+        .filter_map(|(k, v)| {
+            if k != "prompt" {
+                return Some((k, v.to_string()));
+            }
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
+            let rest = rest.join(" ");
+            (!rest.trim().is_empty()).then_some((k, rest))
+        })
+        .map(|(k, v)| format!("{}={}", encode(k), encode(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn consent_decision(
@@ -487,9 +620,9 @@ fn consent_page(
             html! {
                 div.card {
                     div.app-head {
-                        div.logo {
-                            @if app.logo_url.starts_with("https://") { img src=(app.logo_url) alt=""; } @else { (layout::initial(&app.name)) }
-                        }
+                        // No image from the app's site: the page that carries the authorization
+                        // request loads nothing from elsewhere (RFC 9700 4.2.4, Referer leaks).
+                        div.logo { (layout::initial(&app.name)) }
                         div {
                             h1 { (app.name) }
                             p.lede { "wants to access your " (platform) " account" }
@@ -503,11 +636,13 @@ fn consent_page(
                     @for (old, new) in &req.resolved.mapped {
                         p.hint { code { (old) } " has been replaced by " @for (i, n) in new.iter().enumerate() { @if i > 0 { ", " } code { (n) } } "." }
                     }
+                    // Where the answer goes, so a member can tell a look-alike app (OIDC Core 11).
+                    p.hint { "You will be sent back to " strong { (redirect_host(&req.redirect_uri)) } "." }
                     @if !app.privacy_policy_url.is_empty() {
-                        p.hint { "See " (app.name) "'s " a href=(app.privacy_policy_url) rel="noopener noreferrer" { "privacy policy" } ". You can stop its access at any time on " a href="/psettings/permitted-services" { "Permitted services" } "." }
-                    } @else {
-                        p.hint { "You can stop its access at any time on " a href="/psettings/permitted-services" { "Permitted services" } "." }
+                        // As text, not a link: this page links to nothing outside scopegate.
+                        p.hint { (app.name) "'s privacy policy: " code { (app.privacy_policy_url) } }
                     }
+                    p.hint { "You can stop its access at any time on " a href="/psettings/permitted-services" { "Permitted services" } "." }
                     form method="post" action="/oauth/v2/authorization/consent" {
                         (csrf_field(&signed_in.session.csrf))
                         input type="hidden" name="request" value=(req.query);
@@ -521,6 +656,17 @@ fn consent_page(
             },
         ),
     )
+}
+
+/// The host (and port) of a redirect URL, as the consent page shows it.
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+        })
+        .unwrap_or_else(|| uri.to_string())
 }
 
 /// POST /oauth/v2/authorization/consent: Allow or Cancel.
@@ -559,21 +705,51 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
+    // The member may have switched accounts in another tab since the screen was shown.
+    if !is_required_member(&state, &req, &signed_in.member) {
+        return error_redirect(
+            &state,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "login_required",
+            "The End-User the request names is not signed in",
+        );
+    }
     match form.get("action") {
         Some("allow") => issue_code(&state, &req, &signed_in).await,
         _ => error_redirect(
             &state,
             &req.redirect_uri,
             req.state.as_deref(),
-            "user_cancelled_authorize",
+            cancelled(&state, "user_cancelled_authorize"),
             "The member refused to authorize the permissions request from your application",
         ),
     }
 }
 
+/// The error code for a member who cancelled: RFC 6749 4.1.2.1's `access_denied`, or LinkedIn's
+/// own code (`user_cancelled_login`, `user_cancelled_authorize`) in LinkedIn mode.
+pub fn cancelled(state: &App, linkedin: &'static str) -> &'static str {
+    match state.config.compat {
+        Compat::Standard => "access_denied",
+        Compat::Linkedin => linkedin,
+    }
+}
+
 /// Records the grant and issues a code (one write: both or neither).
+///
+/// One authorization request answered twice in one session (a double-clicked Allow, two tabs)
+/// gets one code: the code is derived from the session and the request, so the second answer
+/// finds the first one's code unused and sends the same redirect (RFC 9700 4.2: no second code
+/// for one request). A request repeated after its code was used gets a fresh random code.
 async fn issue_code(state: &App, req: &AuthRequest, signed_in: &SignedIn) -> Response {
-    let code = Secret::generate(state.entropy.as_ref(), "AQ");
+    let derived = state.keys.token_hash.hash_str(&format!(
+        "consent-code|{}|{}",
+        signed_in.session.hash, req.query
+    ));
+    let code = Secret::new(format!("AQ{}", derived.as_str()));
+    let fresh = Secret::generate(state.entropy.as_ref(), "AQ");
+    let fresh_hash = state.keys.token_hash.hash(&fresh).as_str().to_string();
     let now = state.now();
     let record = CodeRecord {
         hash: state.keys.token_hash.hash(&code).as_str().to_string(),
@@ -592,26 +768,38 @@ async fn issue_code(state: &App, req: &AuthRequest, signed_in: &SignedIn) -> Res
     let stored = state
         .store
         .write(move |c| {
+            let hash = match tokens::code_state(c, &record.hash, now)? {
+                // Answered already and not yet used: the same code again, nothing new stored.
+                Some(true) => return Ok(false),
+                Some(false) => fresh_hash.clone(),
+                None => record.hash.clone(),
+            };
             let g = tokens::consent(c, &record.client_id, &record.member_id, &record.scopes, now)?;
             tokens::insert_code(
                 c,
                 &CodeRecord {
+                    hash: hash.clone(),
                     grant_id: g.id,
                     ..record.clone()
                 },
-            )
+            )?;
+            Ok(hash == fresh_hash)
         })
         .await;
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "authorization: storing the code failed");
-        return error_redirect(
-            state,
-            &req.redirect_uri,
-            req.state.as_deref(),
-            "temporarily_unavailable",
-            "Please try again",
-        );
-    }
+    let code = match stored {
+        Ok(true) => fresh,
+        Ok(false) => code,
+        Err(e) => {
+            tracing::error!(error = %e, "authorization: storing the code failed");
+            return error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                "temporarily_unavailable",
+                "Please try again",
+            );
+        }
+    };
     state
         .metrics
         .codes_issued

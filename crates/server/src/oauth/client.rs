@@ -4,8 +4,9 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use scopegate_core::model::App as AppRecord;
-use scopegate_store::apps;
+use scopegate_store::{apps, tokens};
 
+use crate::config::Compat;
 use crate::form::Params;
 use crate::state::App;
 use crate::wire::OAuthError;
@@ -119,9 +120,40 @@ pub fn lookup(
     Ok(Some((app, ok, approved)))
 }
 
+/// The answer to a request without the client credentials it needs: RFC 6749 5.2 calls that
+/// `invalid_client` (401); LinkedIn answers 400 `invalid_request` naming the missing parameter
+/// (reference 2.2).
+pub fn missing(compat: Compat, name: &str) -> OAuthError {
+    match compat {
+        Compat::Standard => OAuthError::invalid_client(false),
+        Compat::Linkedin => OAuthError::missing(name),
+    }
+}
+
+/// The credentials a request presented, or the error for their absence. A public client
+/// (`allow_public`) may present a client_id alone.
+pub fn require(
+    state: &App,
+    headers: &HeaderMap,
+    form: &Params,
+    allow_public: bool,
+) -> Result<Presented, OAuthError> {
+    let compat = state.config.compat;
+    let p = presented(headers, form)?.ok_or_else(|| missing(compat, "client_id"))?;
+    if p.secret.is_none() && !allow_public {
+        return Err(missing(compat, "client_secret"));
+    }
+    Ok(p)
+}
+
 /// Decides a lookup. An unknown client and a wrong secret get the same answer, after the same
 /// work (one store read and one keyed hash), so neither reveals which it was.
-pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client, OAuthError> {
+pub fn decide(
+    compat: Compat,
+    p: &Presented,
+    found: Found,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
     match found {
         Some((app, true, approved)) => Ok(Client {
             app,
@@ -139,39 +171,99 @@ pub fn decide(p: &Presented, found: Found, allow_public: bool) -> Result<Client,
             })
         }
         // Without a secret the answer is the same whether or not the client exists.
-        _ if p.secret.is_none() => Err(OAuthError::missing("client_secret")),
+        _ if p.secret.is_none() => Err(missing(compat, "client_secret")),
         _ => Err(OAuthError::invalid_client(p.basic)),
     }
 }
 
-/// Refuses a client that failed too often from this address (429, with Retry-After).
+/// Refuses a client that failed too often from this address, or an address that presented too
+/// many unknown tokens or codes (429, with Retry-After).
 pub fn throttled(state: &App, p: &Presented) -> Result<(), OAuthError> {
-    match state
-        .auth_failures
-        .blocked(&p.client_id, p.addr, state.now())
-    {
-        Some(wait) => Err(OAuthError {
+    let now = state.now();
+    let failures = &state.auth_failures;
+    if let Some(wait) = failures.guessing(p.addr, now) {
+        return Err(OAuthError {
             retry_after: Some(wait),
             ..OAuthError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "invalid_client",
-                "too many failed client authentications from this address; try again later",
+                "invalid_request",
+                "too many unknown tokens or codes from this address; try again later",
             )
-        }),
+        });
+    }
+    match failures.blocked(&p.client_id, p.addr, now) {
+        Some(wait) => Err(too_many_failures(wait)),
         None => Ok(()),
     }
 }
 
-/// Decides a lookup and counts a failed authentication.
-pub fn decide_counted(
+fn too_many_failures(wait: i64) -> OAuthError {
+    OAuthError {
+        retry_after: Some(wait),
+        ..OAuthError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            "too many failed client authentications from this address; try again later",
+        )
+    }
+}
+
+/// The store keys of this client's failure counters when they are shared by several nodes (on
+/// PostgreSQL); on SQLite one node's memory sees every failure, so there are none.
+pub fn shared_keys(state: &App, p: &Presented) -> Option<[String; 2]> {
+    if state.store.dialect() != scopegate_store::Dialect::Postgres {
+        return None;
+    }
+    crate::throttle::keys(&p.client_id, p.addr).map(|ks| ks.map(|k| format!("client-auth|{k}")))
+}
+
+/// Seconds to wait when the shared failure counts pass the limits (read in the caller's
+/// transaction, next to the client lookup).
+pub fn shared_blocked(
+    c: &mut dyn scopegate_store::Conn,
+    keys: Option<&[String; 2]>,
+    now: i64,
+) -> scopegate_store::Result<Option<i64>> {
+    let Some([by_addr, by_pair]) = keys else {
+        return Ok(None);
+    };
+    let window = crate::throttle::WINDOW;
+    Ok(crate::throttle::over_limits(
+        tokens::failures(c, by_addr, now, window)?,
+        tokens::failures(c, by_pair, now, window)?,
+    ))
+}
+
+/// Decides a lookup (and the shared counters' verdict), and counts a failed authentication in
+/// memory and, with several nodes, in the store.
+pub async fn decide_counted(
     state: &App,
     p: &Presented,
     found: Found,
+    blocked: Option<i64>,
     allow_public: bool,
 ) -> Result<Client, OAuthError> {
-    let r = decide(p, found, allow_public);
+    if let Some(wait) = blocked {
+        return Err(too_many_failures(wait));
+    }
+    let r = decide(state.config.compat, p, found, allow_public);
     if matches!(&r, Err(e) if e.error == "invalid_client") {
-        state.auth_failures.fail(&p.client_id, p.addr, state.now());
+        let now = state.now();
+        state.auth_failures.fail(&p.client_id, p.addr, now);
+        if let Some(keys) = shared_keys(state, p) {
+            let counted = state
+                .store
+                .write(move |c| {
+                    for k in &keys {
+                        tokens::count_failure(c, k, now, crate::throttle::WINDOW)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = counted {
+                tracing::warn!(error = %e, "counting a client-authentication failure failed");
+            }
+        }
     }
     r
 }
@@ -198,10 +290,17 @@ pub async fn authenticate(
         .map(|s| state.keys.token_hash.hash_str(s));
     throttled(state, p)?;
     let id = p.client_id.clone();
-    let found = state
+    let keys = shared_keys(state, p);
+    let now = state.now();
+    let (found, blocked) = state
         .store
-        .read(move |c| lookup(c, &id, hash.as_ref()))
+        .read(move |c| {
+            Ok((
+                lookup(c, &id, hash.as_ref())?,
+                shared_blocked(c, keys.as_ref(), now)?,
+            ))
+        })
         .await
         .map_err(unavailable)?;
-    decide_counted(state, p, found, allow_public)
+    decide_counted(state, p, found, blocked, allow_public).await
 }

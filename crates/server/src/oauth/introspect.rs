@@ -10,24 +10,11 @@ use scopegate_core::ScopeSet;
 use scopegate_store::tokens;
 use serde_json::json;
 
-use super::client::{self, Client};
+use super::client;
 use super::form_request;
 use super::token::narrowed;
 use crate::state::AppState;
 use crate::wire::{no_store, OAuthError};
-
-async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: &crate::form::Params,
-    allow_public: bool,
-) -> Result<Client, OAuthError> {
-    let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
-    if p.secret.is_none() && !allow_public {
-        return Err(OAuthError::missing("client_secret"));
-    }
-    client::authenticate(state, &p, allow_public).await
-}
 
 async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenRecord>, OAuthError> {
     let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
@@ -76,28 +63,32 @@ async fn introspect_inner(
         .get("token")
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
-    let p = client::presented(headers, &form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
+    let p = client::require(state, headers, &form, false)?;
     client::throttled(state, &p)?;
     let secret = p
         .secret
         .as_deref()
-        .map(|s| state.keys.token_hash.hash_str(s))
-        .ok_or_else(|| OAuthError::missing("client_secret"))?;
+        .map(|s| state.keys.token_hash.hash_str(s));
     let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
     let id = p.client_id.clone();
+    let keys = client::shared_keys(state, &p);
+    let now = state.now();
     // The hot path: client authentication and the token lookup in one read transaction.
-    let (found, t) = state
+    let (found, blocked, t) = state
         .store
         .read(move |c| {
             Ok((
-                client::lookup(c, &id, Some(&secret))?,
+                client::lookup(c, &id, secret.as_ref())?,
+                client::shared_blocked(c, keys.as_ref(), now)?,
                 tokens::get(c, &token_hash)?,
             ))
         })
         .await
         .map_err(client::unavailable)?;
-    let client = client::decide_counted(state, &p, found, false)?;
+    let client = client::decide_counted(state, &p, found, blocked, false).await?;
     let Some(t) = t.filter(|t| t.client_id == client.app.client_id) else {
+        // Unknown (or not this app's): scanning for live tokens must not be free (RFC 7662 4).
+        state.auth_failures.guessed(p.addr, state.now());
         return Ok(no_store(StatusCode::OK, json!({"active": false})));
     };
     let now = state.now();
@@ -121,6 +112,9 @@ async fn introspect_inner(
         body["exp"] = json!(t.expires_at);
         body["iat"] = json!(t.created_at);
         body["iss"] = json!(state.config.issuer());
+        // The audience: the app the token was issued to (RFC 7662 2.2, RFC 9068's convention
+        // for tokens meant for the platform's own API on the app's behalf).
+        body["aud"] = json!(t.client_id);
         body["token_type"] = json!(match t.kind {
             TokenKind::Access => "Bearer",
             TokenKind::Refresh => "refresh_token",
@@ -163,7 +157,7 @@ async fn revoke_inner(
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
     // RFC 7009 2.1: a public client (native PKCE, no secret) may revoke its own tokens.
-    let client = caller(state, headers, &form, true).await?;
+    let client = super::token::authenticate(state, headers, &form, true).await?;
     // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched.
     if let Some(t) = lookup(state, &token).await? {
         if t.client_id != client.app.client_id || (client.public && !t.public_client) {

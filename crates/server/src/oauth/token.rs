@@ -68,17 +68,20 @@ async fn handle(
     }
 }
 
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &Params,
     allow_public: bool,
 ) -> Result<Client, OAuthError> {
-    let p = client::presented(headers, form)?.ok_or_else(|| OAuthError::missing("client_id"))?;
-    if p.secret.is_none() && !allow_public {
-        return Err(OAuthError::missing("client_secret"));
-    }
+    let p = client::require(state, headers, form, allow_public)?;
     client::authenticate(state, &p, allow_public).await
+}
+
+fn guessed(state: &AppState, headers: &HeaderMap) {
+    state
+        .auth_failures
+        .guessed(crate::peer::from_headers(headers), state.now());
 }
 
 /// The error for a code that does not redeem, in the configured dialect (reference 1.7).
@@ -169,6 +172,8 @@ enum CodeOutcome {
         refresh: bool,
     },
     Refused(OAuthError),
+    /// Refused because no such code exists: possibly a guess, counted against the address.
+    Unknown(OAuthError),
 }
 
 async fn authorization_code(
@@ -185,6 +190,17 @@ async fn authorization_code(
         .ok_or_else(|| OAuthError::missing("redirect_uri"))?
         .to_string();
     let verifier = form.get("code_verifier").map(str::to_string);
+    // Neither a secret nor a PKCE verifier: whether the app is confidential or public, the
+    // request lacks the one parameter that would prove it holds the code.
+    if verifier.is_none()
+        && state.config.compat == Compat::Standard
+        && form.get("client_secret").is_none()
+        && !headers.contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return Err(OAuthError::invalid_request(
+            "A required parameter is missing: client_secret (confidential apps) or code_verifier (native PKCE apps)",
+        ));
+    }
     let client = authenticate(state, headers, form, verifier.is_some()).await?;
     let compat = state.config.compat;
     let now = state.now();
@@ -203,7 +219,7 @@ async fn authorization_code(
         .store
         .write(move |c| {
             let record = match tokens::redeem_code(c, &code_hash, now)? {
-                Redeem::Unknown => return Ok(CodeOutcome::Refused(bad_code(compat, true))),
+                Redeem::Unknown => return Ok(CodeOutcome::Unknown(bad_code(compat, true))),
                 Redeem::Replayed(_) => {
                     // RFC 6749 4.1.2: a second use of the code MUST be refused and the tokens
                     // issued from it SHOULD be revoked.
@@ -284,6 +300,11 @@ async fn authorization_code(
         .map_err(store_unavailable)?;
     match outcome {
         CodeOutcome::Refused(e) => Err(e),
+        CodeOutcome::Unknown(e) => {
+            // Nothing by that value exists: possibly a guess, counted against the address.
+            guessed(state, headers);
+            Err(e)
+        }
         CodeOutcome::Issued {
             scopes,
             member_id,
@@ -339,6 +360,8 @@ enum RefreshOutcome {
         auth_time: i64,
     },
     Refused(OAuthError),
+    /// Refused because no such refresh token exists: possibly a guess.
+    Unknown(OAuthError),
 }
 
 async fn refresh(
@@ -379,12 +402,13 @@ async fn refresh(
             let Some(rt) = tokens::get(c, &old_hash)?
                 .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client_id)
             else {
-                return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
+                return Ok(RefreshOutcome::Unknown(bad_refresh(compat)));
             };
             // RFC 6749 6: a confidential client's refresh token needs the client's secret; only
             // a token issued to a public client may be refreshed without one.
             if public && !rt.public_client {
-                return Ok(RefreshOutcome::Refused(OAuthError::missing(
+                return Ok(RefreshOutcome::Refused(client::missing(
+                    compat,
                     "client_secret",
                 )));
             }
@@ -474,6 +498,11 @@ async fn refresh(
         .map_err(store_unavailable)?;
     match outcome {
         RefreshOutcome::Refused(e) => Err(e),
+        RefreshOutcome::Unknown(e) => {
+            // Nothing by that value exists: possibly a guess, counted against the address.
+            guessed(state, headers);
+            Err(e)
+        }
         RefreshOutcome::Issued {
             scopes,
             access_expires_in,
@@ -521,9 +550,15 @@ async fn client_credentials(
 ) -> Result<Response, OAuthError> {
     let client = authenticate(state, headers, form, false).await?;
     if !client.app.client_credentials {
+        // LinkedIn answers 401 access_denied (reference 2.4); RFC 6749 5.2 names a grant the
+        // client may not use `unauthorized_client`, with 400.
+        let (status, code) = match state.config.compat {
+            Compat::Standard => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+            Compat::Linkedin => (StatusCode::UNAUTHORIZED, "access_denied"),
+        };
         return Err(OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "access_denied",
+            status,
+            code,
             "This application is not allowed to create application tokens",
         ));
     }

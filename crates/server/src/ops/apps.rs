@@ -75,9 +75,11 @@ fn check_url(field: &str, value: &str, required: bool) -> Result<String> {
         return Ok(v);
     }
     match url::Url::parse(&v) {
-        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Ok(v),
+        // Shown to members on the consent page: a plain-http link there could be rewritten on
+        // the way (OIDC Registration 2: logo_uri and policy_uri are https).
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(v),
         _ => Err(Error::Invalid(format!(
-            "the {field} must be an absolute http(s) URL"
+            "the {field} must be an absolute https URL"
         ))),
     }
 }

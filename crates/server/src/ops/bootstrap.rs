@@ -60,33 +60,68 @@ fn member(
 
 /// Runs the first-start steps once per store (several nodes may race; one wins).
 pub async fn first_start(app: &App, demo: bool) -> Result<Bootstrap> {
+    // The claim keeps two nodes starting on one empty store from both bootstrapping; the
+    // completion mark lets a start after a crash mid-bootstrap (kill -9 between two of its
+    // writes) finish the job instead of leaving a store without its admin or demo app.
     let claimed = app
         .store
         .write(|c| settings::set_if_absent(c, "bootstrapped", "1"))
         .await?;
-    let admins = app.store.read(members::count_admins).await?;
-    if !claimed || admins > 0 {
+    let (done, admins, demo_app) = app
+        .store
+        .read(|c| {
+            Ok((
+                settings::get(c, BOOTSTRAP_DONE)?.is_some(),
+                members::count_admins(c)?,
+                scopegate_store::apps::get(c, DEMO_CLIENT_ID)?.is_some(),
+            ))
+        })
+        .await?;
+    // Stores bootstrapped before the completion mark existed count as complete when what the
+    // bootstrap makes last is there.
+    let complete = done || (!claimed && if demo { demo_app } else { admins > 0 });
+    if complete || (!demo && admins > 0) {
         return Ok(Bootstrap::default());
     }
     let system = Actor::System;
-    if demo {
-        let demo = create_demo(app, &system).await?;
-        return Ok(Bootstrap {
+    let result = if demo {
+        Bootstrap {
             admin_password: None,
-            demo: Some(demo),
-        });
+            demo: Some(create_demo(app, &system).await?),
+        }
+    } else {
+        let password = crate::clock::random_id(app.entropy.as_ref(), 20);
+        ops::members::create(
+            app,
+            &system,
+            member(ADMIN_EMAIL, "Platform", "Admin", "", &password, true),
+        )
+        .await?;
+        Bootstrap {
+            admin_password: Some(password),
+            demo: None,
+        }
+    };
+    app.store
+        .write(|c| settings::set(c, BOOTSTRAP_DONE, "1"))
+        .await?;
+    Ok(result)
+}
+
+/// Set once the first start's members and apps all exist.
+const BOOTSTRAP_DONE: &str = "bootstrap_done";
+
+/// Creates a demo member, or finds the one an interrupted first start already made.
+async fn demo_member(app: &App, system: &Actor, input: MemberInput) -> Result<Member> {
+    let email = input.email.clone();
+    if let Some(m) = app
+        .store
+        .read(move |c| members::by_email(c, &email))
+        .await?
+    {
+        return Ok(m);
     }
-    let password = crate::clock::random_id(app.entropy.as_ref(), 20);
-    ops::members::create(
-        app,
-        &system,
-        member(ADMIN_EMAIL, "Platform", "Admin", "", &password, true),
-    )
-    .await?;
-    Ok(Bootstrap {
-        admin_password: Some(password),
-        demo: None,
-    })
+    ops::members::create(app, system, input).await
 }
 
 async fn create_demo(app: &App, system: &Actor) -> Result<Demo> {
@@ -124,7 +159,7 @@ async fn create_demo(app: &App, system: &Actor) -> Result<Demo> {
     let mut created: Vec<Member> = Vec::new();
     for (email, first, last, headline, admin) in people {
         created.push(
-            ops::members::create(
+            demo_member(
                 app,
                 system,
                 member(email, first, last, headline, DEMO_PASSWORD, admin),
@@ -174,8 +209,20 @@ async fn create_demo(app: &App, system: &Actor) -> Result<Demo> {
     };
     // Fixed, documented credentials so the README's walk-through works as written.
     let fixed = (DEMO_CLIENT_ID.to_string(), Secret::new(DEMO_CLIENT_SECRET));
-    let made = ops::apps::create_with(app, system, input, Some(fixed)).await?;
-    let client_id = made.app.client_id.clone();
+    let existing = app
+        .store
+        .read(|c| scopegate_store::apps::get(c, DEMO_CLIENT_ID))
+        .await?;
+    let client_id = match existing {
+        // An interrupted first start made it already; its secret is the fixed demo secret.
+        Some(a) => a.client_id,
+        None => {
+            ops::apps::create_with(app, system, input, Some(fixed))
+                .await?
+                .app
+                .client_id
+        }
+    };
     for program in [
         "openid-connect",
         "share-on-linkedin",
@@ -193,7 +240,7 @@ async fn create_demo(app: &App, system: &Actor) -> Result<Demo> {
     }
     Ok(Demo {
         client_id,
-        client_secret: made.client_secret.expose().to_string(),
+        client_secret: DEMO_CLIENT_SECRET.to_string(),
         members: created
             .iter()
             .map(|m| (m.email.clone(), DEMO_PASSWORD.to_string()))

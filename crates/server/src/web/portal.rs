@@ -550,6 +550,40 @@ async fn update_settings(
     }
 }
 
+/// The answer to "Generate a new client secret": the secret in this response's page only, never
+/// in a URL (a redirect would leave it in the browser's history and the address bar).
+async fn rotated(state: &AppState, s: &SignedIn, who: &Actor, id: &str) -> Response {
+    let back = format!("/developers/apps/{id}/auth");
+    match app_ops::rotate_secret(state, who, id).await {
+        Ok((secret, _)) => {
+            let viewer = Viewer {
+                member: Some(&s.member),
+                csrf: Some(&s.session.csrf),
+            };
+            layout::respond(
+                StatusCode::OK,
+                page(
+                    "New client secret",
+                    &viewer,
+                    true,
+                    html! {
+                        div.card {
+                            h1 { "New client secret" }
+                            div.notice.warn { "Copy the client secret now: it is shown only this once. The previous secret keeps working until you delete it." }
+                            label { "Client ID" }
+                            div.plain #client-id { (id) }
+                            label { "Client secret" }
+                            div.secret #client-secret { (secret.expose()) }
+                            div.actions { a.button href=(back) { "Back to Auth" } }
+                        }
+                    },
+                ),
+            )
+        }
+        Err(e) => with_notice(&back, "error", &e.public_message()),
+    }
+}
+
 /// POST /developers/apps/{id}/action: one endpoint for the small buttons.
 async fn app_action(
     State(state): State<AppState>,
@@ -570,18 +604,10 @@ async fn app_action(
     };
     let who = actor(&s);
     let action = form.get("action").unwrap_or("");
+    if action == "rotate" {
+        return rotated(&state, &s, &who, &id).await;
+    }
     let (tab, result): (&str, Result<String, Error>) = match action {
-        "rotate" => (
-            "auth",
-            app_ops::rotate_secret(&state, &who, &id)
-                .await
-                .map(|(secret, _)| {
-                    format!(
-                        "New client secret (copy it now, it is shown once): {}",
-                        secret.expose()
-                    )
-                }),
-        ),
         "delete-secret" => (
             "auth",
             match form.get("secret_id").and_then(|v| v.parse().ok()) {

@@ -46,11 +46,16 @@ fn form_page(
     let (csrf, cookie) = anonymous_csrf(app);
     let platform = &app.catalog.platform.name;
     // OIDC login_hint on the authorization request prefills the email.
-    let hint: String = next
+    let carried = next
         .split_once('?')
-        .and_then(|(_, q)| Params::parse(q).ok())
+        .and_then(|(_, q)| Params::parse(q).ok());
+    let hint: String = carried
+        .as_ref()
         .and_then(|p| p.get("login_hint").map(|h| h.chars().take(254).collect()))
         .unwrap_or_default();
+    // OIDC id_token_hint: the app expects one particular account (the hint is verified by the
+    // authorization endpoint; here it only explains why the member is asked to sign in).
+    let expects_account = carried.as_ref().is_some_and(|p| p.has("id_token_hint"));
     let mut res = layout::respond(
         status,
         page(
@@ -66,6 +71,9 @@ fn form_page(
                         p.lede { "Manage your apps and the services you allowed" }
                     }
                     @if let Some(e) = error { div.notice.error role="alert" { (e) } }
+                    @if expects_account && for_app.is_some() {
+                        div.notice { "The app asked for the account you used with it before. Sign in with that account." }
+                    }
                     form method="post" action="/login" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="next" value=(next);
@@ -133,7 +141,7 @@ pub async fn submit(
                 &state,
                 &r.redirect_uri,
                 r.state.as_deref(),
-                "user_cancelled_login",
+                crate::oauth::authorize::cancelled(&state, "user_cancelled_login"),
                 "The member declined to log in to their account",
             ),
             None => see_other("/login"),
