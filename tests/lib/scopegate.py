@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from authlib.integrations.requests_client import OAuth2Session
 
@@ -65,9 +66,11 @@ class CliError(AssertionError):
 class Server:
     """A running scopegate and what the tests need to talk to it."""
 
-    def __init__(self, binary: Path, data_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, env: dict[str, str] | None = None):
         self.binary = binary
         self.data_dir = data_dir
+        # Extra environment for the server process (SCOPEGATE_LOG, SCOPEGATE_ADMIN_LISTEN, ...).
+        self.env = env or {}
         self.database_url = f"sqlite://{data_dir}/scopegate.db"
         self.cert = str(data_dir / "tls-cert.pem")
         self.proc: subprocess.Popen | None = None
@@ -116,7 +119,12 @@ class Server:
             try:
                 with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
                     self.proc = subprocess.Popen(
-                        args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.data_dir
+                        args,
+                        stdout=out,
+                        stderr=err,
+                        stdin=subprocess.DEVNULL,
+                        cwd=self.data_dir,
+                        env={**os.environ, **self.env} if self.env else None,
                     )
                 break
             except OSError:
@@ -325,3 +333,16 @@ def browser_sign_in_and_consent(
         else:
             raise AssertionError(f"no sign-in or consent form at {resp.url}:\n{resp.text[:2000]}")
     raise AssertionError(f"no redirect back to the client after {max_steps} steps")
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Binds the client end of every connection to one loopback address (127.0.0.0/8 all
+    reaches the server listening on 127.0.0.1), so the server sees distinct callers."""
+
+    def __init__(self, source: str, **kwargs):
+        self.source = source
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
