@@ -55,11 +55,6 @@ impl RedirectUri {
         if input.contains('#') {
             return Err(RedirectUriError::Fragment);
         }
-        // Matching is exact, so a `*` would never act as a wildcard; refusing it stops a developer
-        // from believing it does (and from registering a URL nobody can serve).
-        if input.contains('*') {
-            return Err(RedirectUriError::Wildcard);
-        }
         let mut url = url::Url::parse(input).map_err(|_| RedirectUriError::NotAbsolute)?;
         let host = url.host().ok_or(RedirectUriError::NotAbsolute)?;
         match url.scheme() {
@@ -72,6 +67,16 @@ impl RedirectUri {
             return Err(RedirectUriError::Credentials);
         }
         url.set_query(None);
+        // Matching is exact, so a `*` would never act as a wildcard; refusing it stops a developer
+        // from believing it does. Checked after parsing: `%2A` in a host decodes to `*`.
+        if input.contains('*') || url.as_str().contains('*') {
+            return Err(RedirectUriError::Wildcard);
+        }
+        // Normalizing can lengthen a URL (an IDN host becomes punycode): the stored form must
+        // itself be within the limit, or it would not parse again.
+        if url.as_str().len() > MAX_REDIRECT_URI_LEN {
+            return Err(RedirectUriError::TooLong);
+        }
         Ok(RedirectUri(url.to_string()))
     }
 
@@ -142,6 +147,7 @@ mod tests {
             "https://*.client.example/cb",
             "https://client.example/*",
             "https://client.example/cb*",
+            "https://x%2A.example/cb",
         ] {
             assert_eq!(
                 RedirectUri::parse(wildcard),

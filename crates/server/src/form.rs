@@ -3,7 +3,7 @@
 //! Stricter than the usual lossy ones on purpose: RFC 6749 3.1 says parameters MUST NOT repeat,
 //! and an auth server should refuse invalid UTF-8, NUL and CR/LF rather than guess.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a form or query string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,9 +23,19 @@ pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Parsed parameters. Empty values count as absent (RFC 6749 3.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(BTreeMap<String, String>);
+/// Parsed parameters. Empty values count as absent (RFC 6749 3.1), but their names are kept so
+/// that `a=&a=1` is refused as a repeat just as `a=1&a=` is.
+#[derive(Debug, Clone, Default)]
+pub struct Params(BTreeMap<String, String>, BTreeSet<String>);
+
+/// Two forms are equal when their non-empty parameters are: empty ones mean nothing.
+impl PartialEq for Params {
+    fn eq(&self, other: &Params) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Params {}
 
 const MAX_PARAMS: usize = 64;
 
@@ -53,16 +63,17 @@ impl Params {
             {
                 return Err(FormError::Control(k.chars().take(40).collect()));
             }
+            if self.0.contains_key(&k) || self.1.contains(&k) {
+                return Err(FormError::Duplicate(k));
+            }
             if v.is_empty() {
-                if self.0.contains_key(&k) {
-                    return Err(FormError::Duplicate(k));
-                }
+                self.1.insert(k);
                 continue;
             }
             if self.0.insert(k.clone(), v).is_some() {
                 return Err(FormError::Duplicate(k));
             }
-            if self.0.len() > MAX_PARAMS {
+            if self.0.len() + self.1.len() > MAX_PARAMS {
                 return Err(FormError::TooMany);
             }
         }
@@ -119,5 +130,22 @@ mod tests {
         let p = Params::parse("state=&code=abc").unwrap();
         assert_eq!(p.get("state"), None);
         assert_eq!(p.get("code"), Some("abc"));
+    }
+
+    #[test]
+    fn an_empty_value_still_counts_as_a_repeat() {
+        assert!(matches!(
+            Params::parse("a=&a=1"),
+            Err(FormError::Duplicate(_))
+        ));
+        assert!(matches!(
+            Params::parse("a=1&a="),
+            Err(FormError::Duplicate(_))
+        ));
+        assert!(matches!(
+            Params::parse("a=&a="),
+            Err(FormError::Duplicate(_))
+        ));
+        assert_eq!(Params::parse("a=&b=1").unwrap().get("a"), None);
     }
 }

@@ -141,24 +141,28 @@ fn is_page_form(path: &str) -> bool {
         || path.starts_with("/psettings/")
 }
 
-/// True when a browser says the request came from another site: `Sec-Fetch-Site: cross-site`, or
-/// an `Origin` that is neither the public URL's nor the one the request was sent to.
+/// True when a browser says the request came from another site. `Sec-Fetch-Site` decides when
+/// present (anything but `same-origin` or `none`, a typed URL); otherwise an `Origin` that is
+/// neither the public URL's nor the one the request was sent to. `Origin: null` is what browsers
+/// send for same-origin posts from pages with `Referrer-Policy: no-referrer` (ours), so it proves
+/// nothing either way and the CSRF token decides.
 fn cross_site(state: &AppState, h: &HeaderMap) -> bool {
-    if h.get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return true;
+    if let Some(site) = h.get("sec-fetch-site") {
+        let site = site.as_bytes();
+        return !(site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"));
     }
-    let Some(origin) = h.get(header::ORIGIN) else {
+    let Some(origin) = h.get(header::ORIGIN).map(|v| v.as_bytes()) else {
         return false;
     };
-    let origin = origin.as_bytes();
+    if origin == b"null" {
+        return false;
+    }
     let public = state.config.public_url.trim_end_matches('/').as_bytes();
     let host = h
         .get(header::HOST)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let same_host = origin.strip_prefix(b"https://") == Some(host) && !host.is_empty();
+    let same_host = !host.is_empty() && origin.strip_prefix(b"https://") == Some(host);
     !(origin.eq_ignore_ascii_case(public) || same_host)
 }
 

@@ -48,6 +48,11 @@ pub struct App {
     pub metrics: Metrics,
     /// Recent client-authentication failures.
     pub auth_failures: crate::throttle::Throttle,
+    /// The permissions each set of approved programs grants, computed once per set: the catalog
+    /// does not change while the server runs, and every token answer narrows by it.
+    effective: std::sync::Mutex<
+        std::collections::HashMap<Vec<String>, Arc<scopegate_core::portal::EffectivePermissions>>,
+    >,
 }
 
 /// A cheap handle on [`App`], the axum state.
@@ -72,7 +77,36 @@ pub enum StartError {
     Routes(String),
 }
 
+/// Distinct approved-program sets kept; past this the memo starts over (it is only a cache).
+const EFFECTIVE_MEMO: usize = 4096;
+
 impl App {
+    /// The permissions `approved` programs grant (see `effective` above).
+    pub fn effective_permissions(
+        &self,
+        approved: &[String],
+    ) -> Arc<scopegate_core::portal::EffectivePermissions> {
+        if let Some(e) = self
+            .effective
+            .lock()
+            .ok()
+            .and_then(|m| m.get(approved).cloned())
+        {
+            return e;
+        }
+        let e = Arc::new(scopegate_core::portal::effective_permissions(
+            &self.catalog,
+            approved,
+        ));
+        if let Ok(mut m) = self.effective.lock() {
+            if m.len() >= EFFECTIVE_MEMO {
+                m.clear();
+            }
+            m.insert(approved.to_vec(), e.clone());
+        }
+        e
+    }
+
     /// Opens the store and loads the master secret. Used by `serve` and by every CLI command, so
     /// both work on the same store with the same keys.
     pub async fn open(
@@ -95,6 +129,7 @@ impl App {
             entropy,
             metrics: Metrics::default(),
             auth_failures: Default::default(),
+            effective: Default::default(),
         })
     }
 

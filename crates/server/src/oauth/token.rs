@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use scopegate_core::model::{TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
-use scopegate_core::portal::effective_permissions;
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
 use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::tokens::{self, Redeem};
@@ -147,7 +146,7 @@ fn token_response(state: &AppState, issued: &Issued, id_token: Option<String>) -
 /// The scopes a token still authorizes: narrowed to what the app's approved products grant now,
 /// so removing a product takes effect at once on tokens already issued (docs/portal.md).
 pub fn narrowed(state: &AppState, approved: &[String], scopes: &ScopeSet) -> ScopeSet {
-    let e = effective_permissions(&state.catalog, approved);
+    let e = state.effective_permissions(approved);
     ScopeSet::from_names(
         scopes
             .iter()
@@ -568,7 +567,7 @@ async fn client_credentials(
         })?),
         None => None,
     };
-    let effective = effective_permissions(&state.catalog, &client.approved);
+    let effective = state.effective_permissions(&client.approved);
     let scopes =
         resolve_application_scopes(&effective, requested.as_ref()).map_err(|r| match r {
             AppScopeRefusal::NoneHeld => OAuthError::new(
