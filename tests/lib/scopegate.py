@@ -12,14 +12,17 @@ The suites' conftest.py files turn these into fixtures.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -110,8 +113,12 @@ class Server:
             self.database_url,
         ]
 
+    def serve_args(self) -> list[str]:
+        """The `scopegate serve` command line; subclasses add their own flags."""
+        return self._global_args() + ["serve", "--listen", "127.0.0.1:0", "--demo"]
+
     def start(self) -> None:
-        args = self._global_args() + ["serve", "--listen", "127.0.0.1:0", "--demo"]
+        args = self.serve_args()
         # The binary may be mid-rebuild (ETXTBSY, or briefly absent): retry for a while.
         deadline = time.monotonic() + BINARY_WAIT
         while True:
@@ -346,3 +353,27 @@ class SourceAddressAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         kwargs["source_address"] = (self.source, 0)
         super().init_poolmanager(*args, **kwargs)
+
+
+def new_session(server_or_cert, source: str | None = None) -> requests.Session:
+    """A requests session that verifies scopegate's own certificate (a Server or a path) and
+    ignores the environment (requests lets REQUESTS_CA_BUNDLE override verify=); with `source`,
+    it connects from that loopback address, so address-keyed throttles see a caller of its own."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = getattr(server_or_cert, "cert", server_or_cert)
+    if source is not None:
+        s.mount("https://", SourceAddressAdapter(source))
+    return s
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_params(url: str) -> dict[str, str]:
+    """The query parameters of a URL (first value of each)."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

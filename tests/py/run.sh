@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Black-box tests of scopegate driven by Python's authlib (a real third-party OAuth client).
-# Usage: tests/py/run.sh [pytest args...]
+# Runs a Python black-box suite of scopegate in one virtualenv (tests/py/.venv):
+#   tests/py/run.sh [pytest args...]                    authlib and LinkedIn's client (tests/py)
+#   tests/py/run.sh --suite tests/security [args...]    the security check suite
+# The whole suite runs unless a file or node id under it is named.
 #   SCOPEGATE_BIN  the scopegate binary to test (default: <repo>/target/debug/scopegate)
 #   PYTHON         the interpreter that creates the venv (default: python3)
 # The exit code is pytest's; "no tests collected" (pytest's 5) is reported as an error.
@@ -8,6 +10,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+
+suite=tests/py
+if [ "${1:-}" = "--suite" ]; then
+  suite=${2:?--suite needs a folder}
+  shift 2
+fi
 
 bin="${SCOPEGATE_BIN:-$root/target/debug/scopegate}"
 case "$bin" in
@@ -20,11 +28,19 @@ venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+requirements=(-r "$here/requirements.txt")
+if [ "$suite" != tests/py ] && [ -f "$root/$suite/requirements.txt" ]; then
+  requirements+=(-r "$root/$suite/requirements.txt")
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"
 
 cd "$root"
+targets=("$suite")
+for arg in "$@"; do
+  case "$arg" in "$suite"/*) targets=() ;; esac
+done
 set +e
-"$venv/bin/python" -m pytest -q tests/py "$@"
+"$venv/bin/python" -m pytest -q "${targets[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -54,24 +54,20 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from conftest import (
-    BINARY_WAIT,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_PASSWORD,
     DEMO_REDIRECT,
     MEMBER,
-    SERVING,
-    START_TIMEOUT,
     CliError,
     Server,
     browser_sign_in_and_consent,
+    new_session,
     parse_forms,
     scopegate_bin,
 )
-from scopegate import _wait_for_binary
 
 NODES = 3
 SCOPE = "openid profile w_member_social"
@@ -222,16 +218,15 @@ class Node(Server):
         self.key = str(key)
         self.routes = str(routes)
         self.port = port
-        self.env = dict(os.environ, SCOPEGATE_SECRET_KEY=secret)
+        self.env = {"SCOPEGATE_SECRET_KEY": secret}
         self.restarts = 0
+        self.demo = False
 
     def __repr__(self) -> str:
         return f"node{self.index}(:{self.port})"
 
-    def start(self, demo: bool = False) -> None:
-        """Starts `scopegate serve` and returns once /healthz answers (Server.start's steps, with
-        this node's flags and environment)."""
-        args = self._global_args() + [
+    def serve_args(self) -> list[str]:
+        return self._global_args() + [
             "serve",
             "--listen", f"127.0.0.1:{self.port}",
             "--public-url", PUBLIC_URL,
@@ -239,49 +234,15 @@ class Node(Server):
             "--tls-key", self.key,
             "--routes", self.routes,
             "--sandbox", "true",
-        ] + (["--demo"] if demo else [])
+        ] + (["--demo"] if self.demo else [])
+
+    def start(self, demo: bool = False) -> None:
+        """Starts `scopegate serve` with this node's flags and returns once /healthz answers."""
+        self.demo = demo
         # Each run of the process gets its own log files, so a restart keeps the earlier logs.
-        run = self.restarts
-        self._stdout = self.data_dir / f"serve.{run}.stdout"
-        self._stderr = self.data_dir / f"serve.{run}.stderr"
-        # The binary may be mid-rebuild by another build (ETXTBSY, or briefly absent): retry.
-        deadline = time.monotonic() + BINARY_WAIT
-        while True:
-            _wait_for_binary(self.binary)
-            try:
-                with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
-                    self.proc = subprocess.Popen(args, stdout=out, stderr=err,
-                                                 stdin=subprocess.DEVNULL, cwd=self.data_dir,
-                                                 env=self.env)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            m = SERVING.search(self._stdout.read_text(errors="replace"))
-            if m:
-                self.base, self.issuer = m.group(1).rstrip("/"), m.group(3)
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self} exited with {self.proc.returncode} before serving:\n"
-                                   f"{self.logs()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self} did not start in {START_TIMEOUT}s:\n{self.logs()}")
-            time.sleep(0.05)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if requests.get(self.base + "/healthz", verify=self.cert, timeout=5).ok:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self} /healthz did not answer:\n{self.logs()}")
-            time.sleep(0.05)
+        self._stdout = self.data_dir / f"serve.{self.restarts}.stdout"
+        self._stderr = self.data_dir / f"serve.{self.restarts}.stderr"
+        super().start()
 
     def terminate(self, signalled: threading.Event | None = None) -> tuple[int | None, float]:
         """SIGTERM, as a rolling restart or an orchestrator sends it; returns (exit code, seconds
@@ -347,28 +308,9 @@ def nodes(pg_schema, tmp_path_factory):
 # HTTP ---------------------------------------------------------------------------------------------
 
 
-class _FromAddress(HTTPAdapter):
-    """Connects from a given loopback address (Linux routes all of 127/8 to lo), so the
-    throttles keyed by the client's address see a client of their own."""
-
-    def __init__(self, source: str):
-        self._source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self._source, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
 def session_for(nodes: list[Node], source: str | None = None) -> requests.Session:
-    """A requests session that verifies the shared certificate and ignores the environment
-    (requests lets REQUESTS_CA_BUNDLE override verify=; see conftest.py)."""
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = nodes[0].cert
-    if source is not None:
-        s.mount("https://", _FromAddress(source))
-    return s
+    """A session that verifies the nodes' shared certificate, optionally from `source`."""
+    return new_session(nodes[0].cert, source)
 
 
 CLIENT = {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}

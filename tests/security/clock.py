@@ -25,17 +25,13 @@ Usage::
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from email.utils import parsedate_to_datetime
-from functools import partial
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import requests
 
-import scopegate
 from scopegate import Server, scopegate_bin
 
 LIBFAKETIME = Path(
@@ -64,17 +60,15 @@ class TimeTravelServer(Server):
     def start(self) -> None:
         if not LIBFAKETIME.is_file():
             pytest.fail(f"libfaketime not found at {LIBFAKETIME} (apt-get install libfaketime)")
-        env = dict(
-            os.environ,
+        # Only this server process runs under libfaketime (Server passes self.env to it).
+        self.env = dict(
+            self.env,
             LD_PRELOAD=str(LIBFAKETIME),
             FAKETIME_TIMESTAMP_FILE=str(self.clock_file),
             FAKETIME_NO_CACHE="1",
             FAKETIME_DONT_FAKE_MONOTONIC="1",
         )
-        # Server.start builds the command line and waits for readiness; only the child's
-        # environment differs, so Popen is wrapped for the duration of the start alone.
-        with mock.patch.object(scopegate.subprocess, "Popen", partial(subprocess.Popen, env=env)):
-            super().start()
+        super().start()
         self._wait_for_clock()
 
     def now(self) -> float:

@@ -21,12 +21,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 
-from scopegate import REPO_ROOT, Server, browser_sign_in_and_consent, scopegate_bin  # noqa: E402
+from scopegate import REPO_ROOT  # noqa: E402
 
 CATALOGUE = HERE / "catalogue.tsv"
 SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
@@ -150,33 +149,4 @@ def pytest_terminal_summary(terminalreporter):
     )
 
 
-# Fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(scopegate_bin(), tmp_path_factory.mktemp("scopegate"))
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
-def cli(server):
-    return server.cli
-
-
-# trust_env=False: requests would otherwise let REQUESTS_CA_BUNDLE override verify=.
-@pytest.fixture
-def browser(server):
-    with requests.Session() as s:
-        s.trust_env = False
-        s.verify = server.cert
-        yield s
-
-
-@pytest.fixture(name="browser_sign_in_and_consent")
-def _browser_sign_in_and_consent_fixture():
-    return browser_sign_in_and_consent
+pytest_plugins = ["scopegate_fixtures"]

@@ -7,19 +7,15 @@ Bounded by count and time. The figures go to the terminal and to target/security
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import json
 import queue
-import re
 import secrets
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -31,10 +27,12 @@ from scopegate import (
     DEMO_REDIRECT,
     DEVELOPER,
     REPO_ROOT,
-    SourceAddressAdapter,
     browser_sign_in_and_consent,
     parse_forms,
+    pkce_pair,
+    query_params,
 )
+from scopegate import new_session as lib_session
 
 SCOPE = "openid profile"
 LOOPBACK = "http://127.0.0.1:5555/callback"
@@ -63,23 +61,13 @@ _SOURCES = itertools.count(1)
 def new_session(server, own_address: bool = False) -> requests.Session:
     """A client session; with own_address, bound to a loopback address no other session uses,
     so that the server's per-address throttles count this caller alone."""
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = server.cert
-    if own_address:
-        n = next(_SOURCES)
-        s.mount("https://", SourceAddressAdapter(f"127.0.{60 + n // 250}.{1 + n % 250}"))
-    return s
+    if not own_address:
+        return lib_session(server)
+    n = next(_SOURCES)
+    return lib_session(server, f"127.0.{60 + n // 250}.{1 + n % 250}")
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def query(url: str) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+query = query_params
 
 
 def error_of(r: requests.Response) -> str | None:

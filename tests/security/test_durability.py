@@ -12,9 +12,7 @@ The figures go to the terminal and to target/security-soak.json (section "soak")
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
 import json
 import os
 import random
@@ -29,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -43,6 +41,9 @@ from scopegate import (
     REPO_ROOT,
     Server,
     browser_sign_in_and_consent,
+    new_session,
+    pkce_pair,
+    query_params,
     scopegate_bin,
 )
 
@@ -93,20 +94,10 @@ def crash_image_check(db: Path) -> tuple[str, str]:
 
 
 def session_for(server: Server) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = server.cert
-    return s
+    return new_session(server)
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def query(url: str) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+query = query_params
 
 
 def create_member(server: Server, email: str) -> None:
@@ -184,6 +175,10 @@ class Soak:
         self.killing = False
         self.cycle = 0
         self.parked = 0
+        # Workers that leave their last grant unrevoked (and then idle), so that the final crash
+        # always has live refresh tokens to check (d); chosen for the sustained phase.
+        self.keepers: set[int] = set()
+        self.kept: set[int] = set()
         self.cond = threading.Condition()
         self.violations: list[str] = []
         self.integrity: list[tuple[str, str]] = []
@@ -299,6 +294,9 @@ class Soak:
         if r.status_code != 200 or r.json().get("active") is not True:
             with self.j.lock:
                 self.j.anomalies.append(f"fresh token not active: {r.status_code} {r.text[:200]}")
+        if w in self.keepers:
+            self.kept.add(w)
+            return
         # Revoke the refresh token (and so every token of the member's grant).
         ev = Event(self.j.next_seq(), "revoke")
         with self.j.lock:
@@ -320,6 +318,9 @@ class Soak:
                 self.running.wait()
                 with self.cond:
                     self.parked -= 1
+                continue
+            if w in self.kept:
+                time.sleep(0.05)
                 continue
             try:
                 self.iteration(w)
@@ -483,6 +484,7 @@ class Soak:
                 self.running.set()
             # DUR-06: sustained load without kills, sampling the WAL.
             sustained_from = len(self.wal_samples)
+            self.keepers = {0, 1}  # one confidential, one public client
             time.sleep(SUSTAINED)
             self.sustained = self.wal_samples[sustained_from:]
             # A last kill under load, then everything the journal holds is checked.

@@ -18,7 +18,7 @@ use crate::config::Compat;
 use crate::form::{encode, FormError, Params};
 use crate::oidc::{pairwise_sub, verify_id_token_hint, HintFailure};
 use crate::state::{App, AppState};
-use crate::web::layout::{self, csrf_field, error_page, page, Viewer};
+use crate::web::layout::{self, csrf_field, error_page, page};
 use crate::web::session::{self, SignedIn};
 
 /// A validated authorization request.
@@ -601,10 +601,7 @@ fn consent_page(
 ) -> Response {
     let app = &req.app;
     let platform = &state.catalog.platform.name;
-    let viewer = Viewer {
-        member: Some(&signed_in.member),
-        csrf: Some(&signed_in.session.csrf),
-    };
+    let viewer = signed_in.viewer();
     let messages: Vec<String> = req
         .resolved
         .scopes

@@ -9,7 +9,7 @@ use scopegate_store::{apps, tokens};
 
 use crate::form::Params;
 use crate::state::AppState;
-use crate::web::layout::{self, csrf_field, page, to_login, Viewer};
+use crate::web::layout::{self, csrf_field, page, to_login};
 use crate::web::session;
 
 /// GET /psettings/permitted-services
@@ -31,10 +31,7 @@ pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<
         })
         .await
         .unwrap_or_default();
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
         page(

@@ -19,7 +19,7 @@ use crate::form::Params;
 use crate::ops::apps::{self as app_ops, AppDetails, AppInput};
 use crate::ops::Actor;
 use crate::state::AppState;
-use crate::web::layout::{self, csrf_field, page, with_notice, Viewer};
+use crate::web::layout::{self, csrf_field, page, with_notice};
 use crate::web::session::{self, SignedIn};
 
 pub fn routes() -> Router<AppState> {
@@ -121,10 +121,7 @@ async fn list(
         Err(r) => return r,
     };
     let apps = app_ops::list(&state, &actor(&s)).await.unwrap_or_default();
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
         page(
@@ -210,10 +207,7 @@ async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     let orgs = organizations_for(&state, &s).await;
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
         page(
@@ -243,29 +237,22 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             .map(|u| vec![u.to_string()])
             .unwrap_or_default(),
     };
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     match app_ops::create(&state, &actor(&s), input).await {
-        Ok(made) => layout::respond(
+        Ok(made) => secret_shown_once(
             StatusCode::CREATED,
-            page(
-                "App created",
-                &viewer,
-                true,
-                html! {
-                    div.card {
-                        h1 { (made.app.name) " is ready" }
-                        div.notice.warn { "Copy the client secret now: it is shown only this once. scopegate keeps only a hash of it." }
-                        label { "Client ID" }
-                        div.plain #client-id { (made.app.client_id) }
-                        label { "Client secret" }
-                        div.secret #client-secret { (made.client_secret.expose()) }
-                        div.actions { a.button href={ "/developers/apps/" (made.app.client_id) "/products" } { "Continue to Products" } }
-                    }
-                },
-            ),
+            &viewer,
+            &ShownOnce {
+                title: "App created",
+                heading: &format!("{} is ready", made.app.name),
+                notice: "scopegate keeps only a hash of it.",
+                client_id: &made.app.client_id,
+                secret: &made.client_secret,
+                next: (
+                    &format!("/developers/apps/{}/products", made.app.client_id),
+                    "Continue to Products",
+                ),
+            },
         ),
         Err(e) => {
             let orgs = organizations_for(&state, &s).await;
@@ -319,10 +306,7 @@ async fn tab_page(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     let body = match tab {
         "auth" => auth_body(state, &s, &d),
         "products" => products_body(state, &s, &d),
@@ -550,36 +534,55 @@ async fn update_settings(
     }
 }
 
+/// A page that shows a new client secret, the only time it is ever shown.
+struct ShownOnce<'a> {
+    title: &'a str,
+    heading: &'a str,
+    notice: &'a str,
+    client_id: &'a str,
+    secret: &'a scopegate_core::Secret,
+    next: (&'a str, &'a str),
+}
+
+fn secret_shown_once(status: StatusCode, viewer: &layout::Viewer, p: &ShownOnce) -> Response {
+    layout::respond(
+        status,
+        page(
+            p.title,
+            viewer,
+            true,
+            html! {
+                div.card {
+                    h1 { (p.heading) }
+                    div.notice.warn { "Copy the client secret now: it is shown only this once. " (p.notice) }
+                    label { "Client ID" }
+                    div.plain #client-id { (p.client_id) }
+                    label { "Client secret" }
+                    div.secret #client-secret { (p.secret.expose()) }
+                    div.actions { a.button href=(p.next.0) { (p.next.1) } }
+                }
+            },
+        ),
+    )
+}
+
 /// The answer to "Generate a new client secret": the secret in this response's page only, never
 /// in a URL (a redirect would leave it in the browser's history and the address bar).
 async fn rotated(state: &AppState, s: &SignedIn, who: &Actor, id: &str) -> Response {
     let back = format!("/developers/apps/{id}/auth");
     match app_ops::rotate_secret(state, who, id).await {
-        Ok((secret, _)) => {
-            let viewer = Viewer {
-                member: Some(&s.member),
-                csrf: Some(&s.session.csrf),
-            };
-            layout::respond(
-                StatusCode::OK,
-                page(
-                    "New client secret",
-                    &viewer,
-                    true,
-                    html! {
-                        div.card {
-                            h1 { "New client secret" }
-                            div.notice.warn { "Copy the client secret now: it is shown only this once. The previous secret keeps working until you delete it." }
-                            label { "Client ID" }
-                            div.plain #client-id { (id) }
-                            label { "Client secret" }
-                            div.secret #client-secret { (secret.expose()) }
-                            div.actions { a.button href=(back) { "Back to Auth" } }
-                        }
-                    },
-                ),
-            )
-        }
+        Ok((secret, _)) => secret_shown_once(
+            StatusCode::OK,
+            &s.viewer(),
+            &ShownOnce {
+                title: "New client secret",
+                heading: "New client secret",
+                notice: "The previous secret keeps working until you delete it.",
+                client_id: id,
+                secret: &secret,
+                next: (&back, "Back to Auth"),
+            },
+        ),
         Err(e) => with_notice(&back, "error", &e.public_message()),
     }
 }
@@ -728,10 +731,7 @@ async fn review_queue(
         };
         rows.push((r.clone(), app, who));
     }
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
         page(
@@ -810,10 +810,7 @@ async fn migrations_report(State(state): State<AppState>, headers: HeaderMap) ->
         Ok(r) => r,
         Err(e) => return layout::error_page(error_status(&e), "Not allowed", &e.public_message()),
     };
-    let viewer = Viewer {
-        member: Some(&s.member),
-        csrf: Some(&s.session.csrf),
-    };
+    let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
         page(

@@ -22,6 +22,16 @@ pub struct SignedIn {
     pub session: Session,
 }
 
+impl SignedIn {
+    /// Who the page header shows, with the sign-out form's CSRF token.
+    pub fn viewer(&self) -> crate::web::layout::Viewer<'_> {
+        crate::web::layout::Viewer {
+            member: Some(&self.member),
+            csrf: Some(&self.session.csrf),
+        }
+    }
+}
+
 /// Reads one cookie.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
