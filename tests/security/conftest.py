@@ -90,6 +90,18 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("tests mark checks missing from catalogue.tsv:\n" + "\n".join(unknown))
 
 
+def pytest_deselected(items):
+    # -k / -m narrowed the run: a deselected test holds nothing, and fails nothing.
+    for item in items:
+        for mark in item.iter_markers("check"):
+            for check_id in mark.args:
+                tests = TALLY.tests_of.get(check_id, [])
+                if item.nodeid in tests:
+                    tests.remove(item.nodeid)
+                if not tests:
+                    TALLY.tests_of.pop(check_id, None)
+
+
 def pytest_runtest_logreport(report):
     if report.failed or report.skipped:
         TALLY.failed.add(report.nodeid)

@@ -226,6 +226,35 @@ def test_forwarded_headers_do_not_dodge_the_throttle(throttle_server):
     assert at is not None and at <= 20, f"first 429 at {at}"
 
 
+@pytest.fixture(scope="module")
+def proxied_server(tmp_path_factory):
+    """A scopegate behind a trusted proxy at 127.0.0.77 (--trusted-proxy)."""
+    s = start_server(tmp_path_factory, "proxied", SCOPEGATE_TRUSTED_PROXIES="127.0.0.77")
+    yield s
+    s.stop()
+
+
+@pytest.mark.check("BF-06", "OTH-03")
+def test_forwarded_for_names_the_client_only_from_the_trusted_proxy(proxied_server):
+    """Behind the configured proxy the throttle keys on the client the proxy names (so one
+    guesser does not lock every client of the proxy out); the same header from any other peer
+    is ignored, and a client-written entry left of the proxy's does not count."""
+    def via_proxy(client, forged=None):
+        chain = f"{forged}, {client}" if forged else client
+        return wrong_secret(proxied_server, "127.0.0.77", headers={"X-Forwarded-For": chain})
+
+    # A guesser behind the proxy is throttled by its own address, even when it forges the
+    # left-hand entries (a fresh one each time).
+    at, _ = first_429(lambda i: via_proxy("198.51.100.7", forged=f"10.8.{i // 250}.{i % 250 + 1}"), 30)
+    assert at is not None and at <= 11, f"first 429 at {at}"
+    # Another client of the same proxy is not locked out.
+    assert via_proxy("198.51.100.8").status_code == 401
+    # From a peer that is not the proxy, X-Forwarded-For is ignored: the peer is throttled.
+    at, _ = first_429(lambda i: wrong_secret(proxied_server, "127.0.0.78", headers={
+        "X-Forwarded-For": f"10.7.{i // 250}.{i % 250 + 1}"}), 30)
+    assert at is not None and at <= 11, f"first 429 at {at}"
+
+
 # TS: timing-safe comparison and secret handling ------------------------------------------------------
 
 RUST_SOURCES = sorted((REPO_ROOT / "crates").glob("*/src/**/*.rs"))

@@ -66,6 +66,18 @@ pub struct ServeArgs {
     /// Serve the admin API (/admin/v1) on this address only, not on the public listener.
     #[arg(long, env = "SCOPEGATE_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
+    /// On SIGTERM, keep serving this many seconds with /healthz answering 503 before closing.
+    #[arg(long, env = "SCOPEGATE_DRAIN_SECONDS", value_name = "SECONDS")]
+    pub drain_seconds: Option<u64>,
+    /// A proxy whose X-Forwarded-For names the client (repeatable; the environment takes a
+    /// comma-separated list). From other peers the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SCOPEGATE_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn parse_compat(s: &str) -> Result<Compat, String> {
@@ -92,6 +104,8 @@ struct FileConfig {
     routes: Option<PathBuf>,
     sandbox: Option<bool>,
     admin_listen: Option<SocketAddr>,
+    drain_seconds: Option<u64>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -127,6 +141,13 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         config.public_url = u.trim_end_matches('/').to_string();
     }
     config.admin_listen = serve.and_then(|s| s.admin_listen).or(file.admin_listen);
+    if let Some(d) = serve.and_then(|s| s.drain_seconds).or(file.drain_seconds) {
+        config.drain_seconds = d;
+    }
+    config.trusted_proxies = match serve.map(|s| s.trusted_proxies.clone()) {
+        Some(list) if !list.is_empty() => list,
+        _ => file.trusted_proxies.unwrap_or_default(),
+    };
     config.tls_cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
     config.tls_key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
     config.catalog_path = global.catalog.clone().or(file.catalog);

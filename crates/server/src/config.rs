@@ -38,6 +38,12 @@ pub struct Config {
     /// Serve the admin API on this address only, off the public listener (RFC 9700's advice,
     /// as Hydra splits 4444/4445); None serves it on the public listener.
     pub admin_listen: Option<SocketAddr>,
+    /// Seconds between a shutdown signal and closing the listener, with /healthz answering 503
+    /// meanwhile, so a load balancer moves traffic away before connections close (0: none).
+    pub drain_seconds: u64,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client; from any other peer the
+    /// header is ignored. Throttles and sign-in limits key on the client so found.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -58,6 +64,8 @@ impl Config {
             routes_path: None,
             sandbox: None,
             admin_listen: None,
+            drain_seconds: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -99,6 +99,13 @@ fn public_routes() -> Router<AppState> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "draining"})),
+        )
+            .into_response();
+    }
     // A cheap read proves the store answers; a node that cannot reach its database is not healthy.
     match state.store.read(|c| c.query("SELECT 1", &[])).await {
         Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),

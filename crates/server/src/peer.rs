@@ -1,6 +1,7 @@
-//! The client's socket address, as the listener recorded it.
+//! The client's address: the connection's peer, or, behind a trusted proxy, the address that proxy
+//! saw (X-Forwarded-For).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -8,6 +9,32 @@ use axum::http::request::Parts;
 /// A header the listener sets on every request to the connection's peer address (replacing any
 /// value the client sent), so code that sees only the headers can throttle by address.
 pub const PEER_HEADER: &str = "x-scopegate-peer-address";
+
+/// The client's address for a connection from `peer`. A peer in `trusted` is a proxy: the client
+/// is then the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries left
+/// of it were written by the client and prove nothing). An unreadable entry stops the walk at the
+/// proxy that appended it, so a forged header can only make the client look like that proxy.
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => return client,
+        }
+    }
+    client
+}
 
 /// The peer address recorded in the headers by the listener.
 pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
@@ -28,5 +55,52 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let other: IpAddr = "10.0.0.3".parse().unwrap();
+        let trusted = [proxy, "10.0.0.9".parse().unwrap()];
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(
+            client_address(other, &h, &trusted),
+            other,
+            "not a proxy: the header is ignored"
+        );
+        assert_eq!(
+            client_address(proxy, &h, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        // The client may write its own X-Forwarded-For: only the entry the proxy appended counts.
+        let h = xff(&["1.2.3.4, 198.51.100.7"]);
+        assert_eq!(
+            client_address(proxy, &h, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        // Two trusted proxies in a row, and several header lines.
+        let h = xff(&["1.2.3.4", "198.51.100.7, 10.0.0.9"]);
+        assert_eq!(
+            client_address(proxy, &h, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        // Garbage stops the walk at the proxy that appended it; no header: the proxy itself.
+        let h = xff(&["198.51.100.7, not-an-ip"]);
+        assert_eq!(client_address(proxy, &h, &trusted), proxy);
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
     }
 }

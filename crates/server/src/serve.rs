@@ -40,6 +40,11 @@ pub async fn serve(
     builder.http2().max_concurrent_streams(256);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
+    // After the shutdown signal the listener keeps accepting for drain_seconds while /healthz
+    // answers 503 (App::draining), so a load balancer moves away before connections close.
+    let closing = tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX)));
+    tokio::pin!(closing);
+    let mut draining = false;
     loop {
         let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -51,7 +56,18 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown, if !draining => {
+                let drain = Duration::from_secs(state.config.drain_seconds);
+                if drain.is_zero() {
+                    break;
+                }
+                draining = true;
+                state.draining.store(true, Ordering::Relaxed);
+                tracing::info!(seconds = drain.as_secs(), "shutting down: /healthz answers 503 until the listener closes");
+                closing.as_mut().reset(tokio::time::Instant::now() + drain);
+                continue;
+            }
+            () = &mut closing, if draining => break,
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
@@ -79,8 +95,12 @@ pub async fn serve(
                     return;
                 }
             };
+            let trusted = state.config.trusted_proxies.clone();
             let service = TowerToHyperService::new(app.map_request(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    // Behind a trusted proxy, the client is who the proxy says it is.
+                    let client = crate::peer::client_address(peer.ip(), req.headers(), &trusted);
+                    let peer = SocketAddr::new(client, peer.port());
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                     // The peer address, for code that sees only headers (client-authentication

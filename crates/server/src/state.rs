@@ -48,6 +48,9 @@ pub struct App {
     pub metrics: Metrics,
     /// Recent client-authentication failures.
     pub auth_failures: crate::throttle::Throttle,
+    /// Set when a shutdown began: /healthz answers 503 so a load balancer stops sending new
+    /// requests while the listener still serves them (config `drain_seconds`).
+    pub draining: std::sync::atomic::AtomicBool,
     /// The permissions each set of approved programs grants, computed once per set: the catalog
     /// does not change while the server runs, and every token answer narrows by it.
     effective: std::sync::Mutex<
@@ -129,6 +132,7 @@ impl App {
             entropy,
             metrics: Metrics::default(),
             auth_failures: Default::default(),
+            draining: Default::default(),
             effective: Default::default(),
         })
     }
