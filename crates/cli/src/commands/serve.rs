@@ -60,7 +60,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
             let admin = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr} (admin API)"))?;
-            println!("admin API on https://{}/admin/v1", admin.local_addr()?);
+            crate::out!("admin API on https://{}/admin/v1", admin.local_addr()?);
             tokio::spawn(scopegate_server::serve::serve(
                 admin,
                 tls.config.clone(),
