@@ -134,7 +134,7 @@ async fn run(
     let now = state.now();
     match verb {
         "create" => {
-            let mut doc: Value = serde_json::from_slice(body)
+            let doc: Value = serde_json::from_slice(body)
                 .map_err(|_| ApiError::bad_request("the body must be a JSON object"))?;
             if !doc.is_object() {
                 return Err(ApiError::bad_request("the body must be a JSON object"));
@@ -160,8 +160,9 @@ async fn run(
                 .await
                 .map_err(internal)?;
             let id_urn = collection_urn(&collection, id);
-            doc["id"] = json!(id_urn);
-            let mut res = (StatusCode::CREATED, Json(doc)).into_response();
+            // LinkedIn answers a create with 201, an empty body and the new id in x-restli-id
+            // (its client reads `entity_id` from there).
+            let mut res = StatusCode::CREATED.into_response();
             if let Ok(h) = HeaderValue::from_str(&id_urn) {
                 res.headers_mut().insert("x-restli-id", h.clone());
                 res.headers_mut().insert(

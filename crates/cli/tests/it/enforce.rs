@@ -113,7 +113,21 @@ async fn call(
     }
     let res = r.send().await.unwrap();
     let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    // A create answers with an empty body and the new entity's id in x-restli-id (as LinkedIn
+    // does): the helper hands that id back as {"id": ...} so callers read ids one way.
+    let created = res
+        .headers()
+        .get("x-restli-id")
+        .map(|v| json!({"id": v.to_str().unwrap()}));
+    let body = res.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        if body.is_null() {
+            created.unwrap_or(body)
+        } else {
+            body
+        },
+    )
 }
 
 #[tokio::test]
@@ -415,6 +429,11 @@ async fn the_sandbox_stores_what_it_is_given() {
     let res = s.client.post(s.url("/rest/posts")).bearer_auth(&t).header("X-Restli-Protocol-Version", "2.0.0").header("LinkedIn-Version", "202411").json(&json!({"author": person, "commentary": "Hello from the sandbox", "visibility": "PUBLIC"})).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let id = res.headers()["x-restli-id"].to_str().unwrap().to_string();
+    assert_eq!(
+        res.text().await.unwrap(),
+        "",
+        "LinkedIn's create answers with an empty body"
+    );
     assert!(id.starts_with("urn:li:share:"));
     let n = id.rsplit(':').next().unwrap();
     let (status, got) = call(&s, &t, &Method::GET, &format!("/rest/posts/{n}"), &None).await;
