@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import socket
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -494,15 +495,25 @@ def verify_id_token(server, token: str, keys: dict) -> dict:
 def test_rotation_publishes_both_keys_and_signs_with_the_new_one(server, browser):
     _, before = full_flow(server, browser)
     old_kid = jwt_part(before["id_token"], 0)["kid"]
-    rotated = server.cli("keys", "rotate")
+    # By default a new key is published first and signs only once every cache of the JWKS
+    # (max-age) can have fetched it.
+    pending = server.cli("keys", "rotate")
+    kids = [k["kid"] for k in jwks(server).json()["keys"]]
+    assert old_kid in kids and pending["kid"] in kids, (pending, kids)
+    assert pending["signs_from"] > time.time() + 300, pending
+    _, meanwhile = full_flow(server, browser)
+    assert jwt_part(meanwhile["id_token"], 0)["kid"] == old_kid
+    # An operator who must switch at once (a leaked key) can: --activate-in 0.
+    rotated = server.cli("keys", "rotate", "--activate-in", "0")
     set_after = jwks(server).json()
     kids = [k["kid"] for k in set_after["keys"]]
-    assert old_kid in kids and len(kids) >= 2, (rotated, kids)
+    assert {old_kid, pending["kid"], rotated["kid"]} <= set(kids), kids
     _, after = full_flow(server, browser)
     new_kid = jwt_part(after["id_token"], 0)["kid"]
-    assert new_kid != old_kid and new_kid in kids
-    # Both ID tokens verify against the published set (the old one until it expires).
+    assert new_kid == rotated["kid"] and new_kid != old_kid
+    # Every ID token verifies against the published set (the old ones until they expire).
     assert verify_id_token(server, before["id_token"], set_after)["aud"] in (DEMO_CLIENT_ID, [DEMO_CLIENT_ID])
+    assert verify_id_token(server, meanwhile["id_token"], set_after)["sub"]
     assert verify_id_token(server, after["id_token"], set_after)["sub"]
 
 

@@ -191,16 +191,24 @@ async fn generate_off_thread(state: &App, alg: Alg) -> Result<(String, Value, Ve
         .map_err(|e| e.to_string())?
 }
 
-/// Adds a new signing key for `alg`; the previous one stays published (`scopegate keys rotate`).
-pub async fn rotate(state: &App, alg: Alg) -> Result<String, String> {
+/// How long the JWKS may be cached (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE: u32 = 300;
+/// How long a rotated-in key is published before it signs: past every cache of the JWKS, so no
+/// relying party meets a `kid` it has not been able to fetch yet.
+pub const KEY_PUBLISH_AHEAD: i64 = JWKS_MAX_AGE as i64 + 60;
+
+/// Adds a new signing key for `alg` that signs from `activate_in` seconds on (published at once);
+/// the previous one signs until then and stays published after (`scopegate keys rotate`).
+pub async fn rotate(state: &App, alg: Alg, activate_in: i64) -> Result<String, String> {
     let generated = generate_off_thread(state, alg).await?;
-    store_key(state, alg, generated).await
+    store_key(state, alg, generated, activate_in.max(0)).await
 }
 
 async fn store_key(
     state: &App,
     alg: Alg,
     (kid, jwk, der): (String, Value, Vec<u8>),
+    activate_in: i64,
 ) -> Result<String, String> {
     let sealed = seal(state, &kid, &der).ok_or("sealing the private key failed")?;
     let k = StoredSigningKey {
@@ -208,7 +216,7 @@ async fn store_key(
         alg: alg.as_str().into(),
         public_jwk: jwk.to_string(),
         private_enc: sealed,
-        created_at: state.now(),
+        created_at: state.now() + activate_in,
         retired_at: None,
     };
     state
@@ -222,9 +230,10 @@ async fn store_key(
 /// The key that signs now for `alg`.
 async fn active_key(state: &App, alg: Alg) -> Result<Option<StoredSigningKey>, String> {
     let a = alg.as_str().to_string();
+    let now = state.now();
     state
         .store
-        .read(move |c| keys::active_signing_key(c, &a))
+        .read(move |c| keys::active_signing_key(c, &a, now))
         .await
         .map_err(|e| e.to_string())
 }
@@ -244,7 +253,8 @@ pub async fn ensure_keys(state: &App) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         if won {
             let generated = generate_off_thread(state, alg).await?;
-            store_key(state, alg, generated).await?;
+            // The first key signs at once: nothing signed before it.
+            store_key(state, alg, generated, 0).await?;
         } else {
             // Another node is generating it: wait until it appears.
             for _ in 0..600 {
@@ -534,7 +544,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         .iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
-    cached_json(json!({"keys": jwks}), 300)
+    cached_json(json!({"keys": jwks}), JWKS_MAX_AGE)
 }
 
 /// The bearer token of a resource request (RFC 6750 2.1; the scheme is case-insensitive), or the

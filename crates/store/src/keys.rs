@@ -60,7 +60,8 @@ fn signing_key(r: &crate::Row) -> Result<StoredSigningKey> {
     })
 }
 
-/// Adds a key and retires the one signing until now (it stays published).
+/// Adds a key that signs from its `created_at` on (which may lie ahead: the key is published
+/// first) and retires, at that moment, the key signing until then (it stays published).
 pub fn add_signing_key(c: &mut dyn Conn, k: &StoredSigningKey) -> Result<()> {
     c.execute(
         "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2",
@@ -73,11 +74,15 @@ pub fn add_signing_key(c: &mut dyn Conn, k: &StoredSigningKey) -> Result<()> {
     Ok(())
 }
 
-/// The key that signs now for an algorithm (the newest not retired).
-pub fn active_signing_key(c: &mut dyn Conn, alg: &str) -> Result<Option<StoredSigningKey>> {
+/// The key that signs at `now` for an algorithm: the newest already in force and not retired.
+pub fn active_signing_key(
+    c: &mut dyn Conn,
+    alg: &str,
+    now: UnixTime,
+) -> Result<Option<StoredSigningKey>> {
     c.query_opt(
-        "SELECT kid, alg, public_jwk, private_enc, created_at, retired_at FROM signing_keys WHERE alg = $1 AND retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
-        params![alg],
+        "SELECT kid, alg, public_jwk, private_enc, created_at, retired_at FROM signing_keys WHERE alg = $1 AND created_at <= $2 AND (retired_at IS NULL OR retired_at > $2) ORDER BY created_at DESC, kid LIMIT 1",
+        params![alg, now],
     )?
     .as_ref()
     .map(signing_key)

@@ -178,6 +178,10 @@ pub enum KeysCommand {
         /// RS256 or ES256.
         #[arg(long, default_value = "RS256")]
         alg: String,
+        /// Seconds the new key is published before it signs (default: the JWKS cache time plus
+        /// a minute, so relying parties have it before they meet its kid; 0: at once).
+        #[arg(long, default_value_t = scopegate_server::oidc::KEY_PUBLISH_AHEAD)]
+        activate_in: i64,
     },
     /// List the published keys.
     List,
@@ -367,13 +371,13 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
                 format!("revoked {n} key(s) named {name}")
             })
         }
-        Command::Keys(KeysCommand::Rotate { alg }) => {
+        Command::Keys(KeysCommand::Rotate { alg, activate_in }) => {
             let a = scopegate_server::oidc::Alg::parse(&alg)
                 .ok_or_else(|| anyhow!("alg must be RS256 or ES256"))?;
             scopegate_server::oidc::ensure_keys(app)
                 .await
                 .map_err(|e| anyhow!(e))?;
-            let kid = scopegate_server::oidc::rotate(app, a)
+            let kid = scopegate_server::oidc::rotate(app, a, activate_in)
                 .await
                 .map_err(|e| anyhow!(e))?;
             let now = app.now();
@@ -384,9 +388,14 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
                 })
                 .await
                 .map_err(|e| anyhow!(e.to_string()))?;
-            print(json, &json!({"kid": kid, "alg": alg}), || {
-                format!("new {alg} signing key {kid}; the previous key stays published until the ID tokens it signed expire")
-            })
+            let signs_from = now + activate_in.max(0);
+            print(
+                json,
+                &json!({"kid": kid, "alg": alg, "signs_from": signs_from}),
+                || {
+                    format!("new {alg} signing key {kid}, published now, signing in {} s; the previous key signs until then and stays published until the ID tokens it signed expire", activate_in.max(0))
+                },
+            )
         }
         Command::Keys(KeysCommand::List) => {
             let since = app.now() - scopegate_server::oidc::ID_TOKEN_TTL;

@@ -292,15 +292,25 @@ async fn rotated_keys_stay_published_while_their_tokens_live() {
         .unwrap()
         .to_string();
     let old_kid = part(&old, 0)["kid"].as_str().unwrap().to_string();
-    s.cli_json(&["keys", "rotate", "--alg", "RS256"]);
+    let rotated = s.cli_json(&["keys", "rotate", "--alg", "RS256"]);
+    let new_kid = rotated["kid"].as_str().unwrap().to_string();
     let published = jwks(&s).await;
     assert_eq!(published["keys"].as_array().unwrap().len(), 2);
     verify(&old, &published);
+    // Published first, signing later: relying parties holding a cached JWKS never meet the new
+    // kid before they could have fetched it.
+    let still_old = sign_in(&s, "openid email", None).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(part(&still_old, 0)["kid"].as_str().unwrap(), old_kid);
+    s.clock
+        .advance(scopegate_server::oidc::KEY_PUBLISH_AHEAD + 1);
     let new = sign_in(&s, "openid profile", None).await["id_token"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_ne!(part(&new, 0)["kid"].as_str().unwrap(), old_kid);
+    assert_eq!(part(&new, 0)["kid"].as_str().unwrap(), new_kid);
     verify(&new, &published);
     // After the longest ID token lifetime the old key is withdrawn.
     s.clock.advance(scopegate_server::oidc::ID_TOKEN_TTL + 1);
