@@ -12,18 +12,6 @@ fn auth_path(scope: &str, extra: &str) -> String {
     )
 }
 
-async fn redeem(s: &InProc, code: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", DEMO_REDIRECT),
-        ("client_id", DEMO_APP),
-        ("client_secret", DEMO_SECRET),
-    ];
-    form.extend_from_slice(extra);
-    s.post_form("/oauth/v2/accessToken", &form).await
-}
-
 async fn introspect(s: &InProc, token: &str) -> serde_json::Value {
     s.post_form(
         "/oauth/v2/introspectToken",
@@ -78,7 +66,7 @@ async fn the_full_flow_issues_tokens_bound_to_the_consent() {
     assert!(url.as_str().starts_with(DEMO_REDIRECT));
     let code = param(&url, "code").unwrap();
     assert!(code.starts_with("AQ") && code.len() >= 45);
-    let (status, t) = redeem(&s, &code, &[]).await;
+    let (status, t) = s.redeem(&code, &[]).await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["expires_in"], 5_184_000);
@@ -224,9 +212,9 @@ async fn a_code_cannot_be_redeemed_twice_and_replay_revokes_its_tokens() {
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&s, &b, "openid profile", "").await;
-    let (status, t) = redeem(&s, &code, &[]).await;
+    let (status, t) = s.redeem(&code, &[]).await;
     assert_eq!(status, 200);
-    let (status, e) = redeem(&s, &code, &[]).await;
+    let (status, e) = s.redeem(&code, &[]).await;
     assert_eq!(status, 400);
     assert_eq!(e["error"], "invalid_grant");
     let i = introspect(&s, t["access_token"].as_str().unwrap()).await;
@@ -242,7 +230,7 @@ async fn an_expired_code_is_refused() {
     let b = s.browser();
     let code = code_for(&s, &b, "openid", "").await;
     s.clock.advance(10 * 60 + 1);
-    let (status, e) = redeem(&s, &code, &[]).await;
+    let (status, e) = s.redeem(&code, &[]).await;
     assert_eq!(status, 400);
     assert_eq!(e["error"], "invalid_grant");
 }
@@ -256,14 +244,14 @@ async fn pkce_binds_the_code_to_its_verifier() {
     let extra = format!("&code_challenge={challenge}&code_challenge_method=S256");
     let code = code_for(&s, &b, "openid", &extra).await;
     let wrong = "x".repeat(43);
-    let (status, e) = redeem(&s, &code, &[("code_verifier", &wrong)]).await;
+    let (status, e) = s.redeem(&code, &[("code_verifier", &wrong)]).await;
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"], "invalid_grant");
     // A failed attempt consumed the code: the right verifier no longer works either.
-    let (status, _) = redeem(&s, &code, &[("code_verifier", verifier)]).await;
+    let (status, _) = s.redeem(&code, &[("code_verifier", verifier)]).await;
     assert_eq!(status, 400);
     let code = code_for(&s, &b, "openid", &extra).await;
-    let (status, t) = redeem(&s, &code, &[("code_verifier", verifier)]).await;
+    let (status, t) = s.redeem(&code, &[("code_verifier", verifier)]).await;
     assert_eq!(status, 200, "{t}");
     // A plain challenge is refused at the authorization endpoint.
     let res = b
@@ -281,7 +269,7 @@ async fn refresh_never_extends_the_refresh_token() {
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&s, &b, "openid profile", "").await;
-    let (_, t) = redeem(&s, &code, &[]).await;
+    let (_, t) = s.redeem(&code, &[]).await;
     let rt = t["refresh_token"].as_str().unwrap().to_string();
     let day = 24 * 3600;
     s.clock.advance(59 * day);
@@ -338,7 +326,7 @@ async fn consent_is_skipped_for_a_covered_grant_with_a_live_token_and_shown_agai
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&s, &b, "openid profile", "").await;
-    let (_, t) = redeem(&s, &code, &[]).await;
+    let (_, t) = s.redeem(&code, &[]).await;
     // Covered and live: straight back with a code.
     let url = b
         .authorize(&auth_path("openid profile", ""), MEMBER, DEMO_PASSWORD)
@@ -397,9 +385,9 @@ async fn a_different_scope_set_invalidates_the_grants_earlier_tokens() {
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&s, &b, "openid profile", "").await;
-    let (_, first) = redeem(&s, &code, &[]).await;
+    let (_, first) = s.redeem(&code, &[]).await;
     let code = code_for(&s, &b, "openid profile w_member_social", "").await;
-    let (_, second) = redeem(&s, &code, &[]).await;
+    let (_, second) = s.redeem(&code, &[]).await;
     assert_eq!(
         introspect(&s, first["access_token"].as_str().unwrap()).await["active"],
         false
@@ -410,7 +398,7 @@ async fn a_different_scope_set_invalidates_the_grants_earlier_tokens() {
     );
     // The same scope set again keeps the earlier token (several devices, LinkedIn 1.6).
     let code = code_for(&s, &b, "openid profile w_member_social", "&prompt=consent").await;
-    let (_, third) = redeem(&s, &code, &[]).await;
+    let (_, third) = s.redeem(&code, &[]).await;
     assert_eq!(
         introspect(&s, second["access_token"].as_str().unwrap()).await["active"],
         true
@@ -602,7 +590,7 @@ async fn concurrent_refreshes_of_one_refresh_token_all_succeed() {
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&s, &b, "openid", "").await;
-    let (_, t) = redeem(&s, &code, &[]).await;
+    let (_, t) = s.redeem(&code, &[]).await;
     let rt = t["refresh_token"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -663,7 +651,7 @@ async fn max_age_forces_a_fresh_sign_in_and_login_hint_prefills_the_form() {
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
     // After signing in again, the ID token's auth_time is the new sign-in.
     let code = code_for(&s, &b, "openid", "&max_age=60").await;
-    let (_, t) = redeem(&s, &code, &[]).await;
+    let (_, t) = s.redeem(&code, &[]).await;
     let claims: serde_json::Value = {
         use base64::Engine;
         let part = t["id_token"]

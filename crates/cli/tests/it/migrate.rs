@@ -75,18 +75,7 @@ async fn a_request_without_scope_uses_defaults_only_before_the_sunset_or_under_a
         .consent();
     assert!(page.contains("Use your name and photo"));
     let url = b.consent(&page, "allow").await;
-    let (_, t) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &param(&url, "code").unwrap()),
-                ("redirect_uri", DEMO_REDIRECT),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (_, t) = s.redeem(&param(&url, "code").unwrap(), &[]).await;
     assert_eq!(t["scope"], "openid profile");
     // The extension ends: refused again. A lapsed extension too.
     s.cli_json(&["app", "extension", "revoke", DEMO_APP]);
@@ -163,18 +152,7 @@ async fn each_old_permission_is_mapped_before_its_cutoff() {
         );
         assert!(!page.contains("r_targeting") && !page.contains("r_organization_lookup"));
         let url = b.consent(&page, "allow").await;
-        let (status, t) = s
-            .post_form(
-                "/oauth/v2/accessToken",
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &param(&url, "code").unwrap()),
-                    ("redirect_uri", DEMO_REDIRECT),
-                    ("client_id", DEMO_APP),
-                    ("client_secret", DEMO_SECRET),
-                ],
-            )
-            .await;
+        let (status, t) = s.redeem(&param(&url, "code").unwrap(), &[]).await;
         assert_eq!(status, 200, "{old}: {t}");
         assert_eq!(t["scope"], new, "{old}");
     }
@@ -236,17 +214,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     );
     let url = b.consent(&page, "allow").await;
     let code = param(&url, "code").unwrap();
-    s.post_form(
-        "/oauth/v2/accessToken",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", DEMO_REDIRECT),
-            ("client_id", DEMO_APP),
-            ("client_secret", DEMO_SECRET),
-        ],
-    )
-    .await;
+    s.redeem(&code, &[]).await;
     // Once re-authorized, the screen is skipped: no second re-authorization.
     let again = b
         .authorize(&auth(Some("w_member_social")), MEMBER, DEMO_PASSWORD)

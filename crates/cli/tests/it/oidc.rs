@@ -27,18 +27,7 @@ async fn sign_in(s: &InProc, scope: &str, nonce: Option<&str>) -> Value {
         other => panic!("{other:?}"),
     };
     let code = param(&url, "code").unwrap();
-    let (status, t) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", DEMO_REDIRECT),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (status, t) = s.redeem(&code, &[]).await;
     assert_eq!(status, 200, "{t}");
     t
 }
@@ -409,18 +398,7 @@ async fn quirk_codes_live_ten_minutes_or_linkedins_thirty() {
             .await;
         let code = param(&url, "code").unwrap();
         s.clock.advance(ttl - 5);
-        let (status, _) = s
-            .post_form(
-                "/oauth/v2/accessToken",
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", DEMO_REDIRECT),
-                    ("client_id", DEMO_APP),
-                    ("client_secret", DEMO_SECRET),
-                ],
-            )
-            .await;
+        let (status, _) = s.redeem(&code, &[]).await;
         assert_eq!(
             status, 200,
             "{compat:?}: a code is still good just before {ttl} s"
@@ -435,18 +413,7 @@ async fn quirk_token_endpoint_error_codes() {
         (Compat::Linkedin, 401, "invalid_request"),
     ] {
         let s = InProc::start(compat).await;
-        let (st, e) = s
-            .post_form(
-                "/oauth/v2/accessToken",
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", "AQnope"),
-                    ("redirect_uri", DEMO_REDIRECT),
-                    ("client_id", DEMO_APP),
-                    ("client_secret", DEMO_SECRET),
-                ],
-            )
-            .await;
+        let (st, e) = s.redeem("AQnope", &[]).await;
         assert_eq!(
             (st, e["error"].as_str()),
             (status, Some(error)),
@@ -463,16 +430,7 @@ async fn quirk_token_endpoint_error_codes() {
 async fn quirk_two_legged_response_shape() {
     for (compat, has_type) in [(Compat::Standard, true), (Compat::Linkedin, false)] {
         let s = InProc::start(compat).await;
-        let (status, t) = s
-            .post_form(
-                "/oauth/v2/accessToken",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", DEMO_APP),
-                    ("client_secret", DEMO_SECRET),
-                ],
-            )
-            .await;
+        let (status, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
         assert_eq!(status, 200);
         assert_eq!(t["expires_in"], 1800);
         assert_eq!(t.get("token_type").is_some(), has_type, "{compat:?}");

@@ -45,16 +45,7 @@ fn new_app(s: &InProc) -> (String, String) {
 }
 
 async fn cc(s: &InProc, id: &str, secret: &str) -> u16 {
-    let (status, body) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-            ],
-        )
-        .await;
+    let (status, body) = s.client_credentials(id, secret).await;
     if status != 200 {
         eprintln!("client credentials for {id}: {status} {body}");
     }
@@ -284,16 +275,7 @@ async fn products_follow_their_access_rules_and_prerequisites() {
 #[tokio::test]
 async fn removing_a_product_narrows_tokens_already_issued() {
     let s = InProc::demo().await;
-    let (status, t) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (status, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     assert_eq!(status, 200);
     let token = t["access_token"].as_str().unwrap();
     s.cli_json(&[
@@ -315,16 +297,7 @@ async fn removing_a_product_narrows_tokens_already_issued() {
         .await;
     assert_eq!(i["active"], true, "the token is narrowed, not revoked");
     assert_eq!(i["scope"], "", "its permissions are gone at once");
-    let (status, e) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (status, e) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_scope")));
 }
 
@@ -345,16 +318,7 @@ async fn capabilities_are_for_platform_admins_and_gate_their_flows() {
         &id,
         "sales-navigator-application-platform",
     ]);
-    let (status, e) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &id),
-                ("client_secret", &secret),
-            ],
-        )
-        .await;
+    let (status, e) = s.client_credentials(&id, &secret).await;
     // Standard mode: RFC 6749's code with LinkedIn's description (LinkedIn says 401 access_denied).
     assert_eq!(
         (status, e["error"].as_str()),
@@ -403,16 +367,7 @@ async fn capabilities_are_for_platform_admins_and_gate_their_flows() {
 #[tokio::test]
 async fn deleting_an_app_revokes_its_tokens_and_grants() {
     let s = InProc::demo().await;
-    let (_, t) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (_, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap().to_string();
     let hash = s
         .state
@@ -437,16 +392,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
         .await
         .unwrap()
         .is_none());
-    let (status, _) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (status, _) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     assert_eq!(status, 401);
     let audit = s.cli_json(&["audit", "--target", DEMO_APP]);
     assert_eq!(audit[0]["action"], "app.delete");
@@ -659,16 +605,7 @@ async fn a_developer_sees_only_their_own_apps() {
 #[tokio::test]
 async fn introspection_reports_expiry_and_expired_rows_are_purged_later() {
     let s = InProc::demo().await;
-    let (_, t) = s
-        .post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-            ],
-        )
-        .await;
+    let (_, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap().to_string();
     let check = |s: &InProc| {
         let token = token.clone();

@@ -395,6 +395,37 @@ impl InProc {
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
+
+    /// A client-credentials token request; (status, JSON).
+    pub async fn client_credentials(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> (u16, serde_json::Value) {
+        self.post_form(
+            "/oauth/v2/accessToken",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
+    /// Redeems a code of the demo app at its registered redirect URL, with `extra` fields
+    /// (a code_verifier, a second parameter); (status, JSON).
+    pub async fn redeem(&self, code: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("client_id", DEMO_APP),
+            ("client_secret", DEMO_SECRET),
+        ];
+        form.extend_from_slice(extra);
+        self.post_form("/oauth/v2/accessToken", &form).await
+    }
 }
 
 impl Drop for InProc {
