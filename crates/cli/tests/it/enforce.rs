@@ -950,16 +950,7 @@ async fn a_deprecated_permission_stops_authorizing_at_its_cutoff() {
         "w_share no longer authorizes after its cut-off"
     );
     // Introspection still shows the token's real scopes.
-    let (_, i) = s
-        .post_form(
-            "/oauth/v2/introspectToken",
-            &[
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-                ("token", &t),
-            ],
-        )
-        .await;
+    let (_, i) = s.introspect_demo(&t).await;
     assert_eq!(i["scope"], "w_share");
     // Before the cut-off (a catalog with it in the future) the same call is allowed.
     let before = server().await;
@@ -995,21 +986,7 @@ async fn quota_counters_are_shared_by_nodes_over_postgresql() {
     demo_flags.extend_from_slice(&flags);
     let a = Server::start_with(TempDir::new("quota-a"), db.clone(), &demo_flags, &env).await;
     let b = Server::start_with(TempDir::new("quota-b"), db.clone(), &flags, &env).await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", DEMO_APP),
-        ("client_secret", DEMO_SECRET),
-    ];
-    let t: Value = a
-        .client
-        .post(a.url("/oauth/v2/accessToken"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, t) = a.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for i in 0..40 {

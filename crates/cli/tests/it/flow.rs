@@ -12,19 +12,6 @@ fn auth_path(scope: &str, extra: &str) -> String {
     )
 }
 
-async fn introspect(s: &InProc, token: &str) -> serde_json::Value {
-    s.post_form(
-        "/oauth/v2/introspectToken",
-        &[
-            ("client_id", DEMO_APP),
-            ("client_secret", DEMO_SECRET),
-            ("token", token),
-        ],
-    )
-    .await
-    .1
-}
-
 /// Signs in, consents, and returns the code.
 async fn code_for(s: &InProc, b: &crate::browser::Browser, scope: &str, extra: &str) -> String {
     let out = b
@@ -72,7 +59,10 @@ async fn the_full_flow_issues_tokens_bound_to_the_consent() {
     assert_eq!(t["expires_in"], 5_184_000);
     assert_eq!(t["scope"], "openid profile w_member_social");
     assert_eq!(t["refresh_token_expires_in"], 31_536_000);
-    let i = introspect(&s, t["access_token"].as_str().unwrap()).await;
+    let i = s
+        .introspect_demo(t["access_token"].as_str().unwrap())
+        .await
+        .1;
     assert_eq!(i["active"], true);
     assert_eq!(i["auth_type"], "3L");
     assert_eq!(i["scope"], "openid,profile,w_member_social");
@@ -217,10 +207,16 @@ async fn a_code_cannot_be_redeemed_twice_and_replay_revokes_its_tokens() {
     let (status, e) = s.redeem(&code, &[]).await;
     assert_eq!(status, 400);
     assert_eq!(e["error"], "invalid_grant");
-    let i = introspect(&s, t["access_token"].as_str().unwrap()).await;
+    let i = s
+        .introspect_demo(t["access_token"].as_str().unwrap())
+        .await
+        .1;
     assert_eq!(i["active"], false);
     assert_eq!(i["status"], "revoked");
-    let r = introspect(&s, t["refresh_token"].as_str().unwrap()).await;
+    let r = s
+        .introspect_demo(t["refresh_token"].as_str().unwrap())
+        .await
+        .1;
     assert_eq!(r["active"], false);
 }
 
@@ -370,7 +366,9 @@ async fn consent_is_skipped_for_a_covered_grant_with_a_live_token_and_shown_agai
         .unwrap()
         .contains("Access removed"));
     assert_eq!(
-        introspect(&s, t["access_token"].as_str().unwrap()).await["status"],
+        s.introspect_demo(t["access_token"].as_str().unwrap())
+            .await
+            .1["status"],
         "revoked"
     );
     let page = b
@@ -389,22 +387,30 @@ async fn a_different_scope_set_invalidates_the_grants_earlier_tokens() {
     let code = code_for(&s, &b, "openid profile w_member_social", "").await;
     let (_, second) = s.redeem(&code, &[]).await;
     assert_eq!(
-        introspect(&s, first["access_token"].as_str().unwrap()).await["active"],
+        s.introspect_demo(first["access_token"].as_str().unwrap())
+            .await
+            .1["active"],
         false
     );
     assert_eq!(
-        introspect(&s, second["access_token"].as_str().unwrap()).await["active"],
+        s.introspect_demo(second["access_token"].as_str().unwrap())
+            .await
+            .1["active"],
         true
     );
     // The same scope set again keeps the earlier token (several devices, LinkedIn 1.6).
     let code = code_for(&s, &b, "openid profile w_member_social", "&prompt=consent").await;
     let (_, third) = s.redeem(&code, &[]).await;
     assert_eq!(
-        introspect(&s, second["access_token"].as_str().unwrap()).await["active"],
+        s.introspect_demo(second["access_token"].as_str().unwrap())
+            .await
+            .1["active"],
         true
     );
     assert_eq!(
-        introspect(&s, third["access_token"].as_str().unwrap()).await["active"],
+        s.introspect_demo(third["access_token"].as_str().unwrap())
+            .await
+            .1["active"],
         true
     );
 }

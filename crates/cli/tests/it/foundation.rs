@@ -547,39 +547,10 @@ async fn no_token_code_or_secret_reaches_the_logs_or_the_store_in_the_clear() {
         )
         .await;
     let code = crate::browser::param(&url, "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", DEMO_REDIRECT),
-        ("client_id", DEMO_APP),
-        ("client_secret", DEMO_SECRET),
-    ];
-    let t: serde_json::Value = s
-        .client
-        .post(s.url("/oauth/v2/accessToken"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, t) = s.redeem(&code, &[]).await;
     let access = t["access_token"].as_str().unwrap().to_string();
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
-    let cc: serde_json::Value = s
-        .client
-        .post(s.url("/oauth/v2/accessToken"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEMO_APP),
-            ("client_secret", DEMO_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, cc) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let app_token = cc["access_token"].as_str().unwrap().to_string();
     let rotated = s.cli_json(&["app", "secret", "rotate", DEMO_APP])["client_secret"]
         .as_str()

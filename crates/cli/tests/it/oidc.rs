@@ -486,54 +486,22 @@ async fn nodes_over_one_postgresql_agree_on_keys_and_tokens() {
         "one key, not one per node"
     );
     // A token issued by one node is known to the other; a revocation at one is seen at the other.
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", DEMO_APP),
-        ("client_secret", DEMO_SECRET),
-    ];
-    let t: Value = a
-        .client
-        .post(a.url("/oauth/v2/accessToken"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, t) = a.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap();
-    let check = [
-        ("client_id", DEMO_APP),
-        ("client_secret", DEMO_SECRET),
-        ("token", token),
-    ];
-    let i: Value = b
-        .client
-        .post(b.url("/oauth/v2/introspectToken"))
-        .form(&check)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, i) = b.introspect_demo(token).await;
     assert_eq!(i["active"], true);
-    b.client
-        .post(b.url("/oauth/v2/revoke"))
-        .form(&check)
-        .send()
-        .await
-        .unwrap();
-    let i: Value = a
-        .client
-        .post(a.url("/oauth/v2/introspectToken"))
-        .form(&check)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, _) = b
+        .post_form(
+            "/oauth/v2/revoke",
+            &[
+                ("client_id", DEMO_APP),
+                ("client_secret", DEMO_SECRET),
+                ("token", token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, i) = a.introspect_demo(token).await;
     assert_eq!(i["status"], "revoked");
 }
 

@@ -285,16 +285,7 @@ async fn removing_a_product_narrows_tokens_already_issued() {
         DEMO_APP,
         "sales-navigator-application-platform",
     ]);
-    let (_, i) = s
-        .post_form(
-            "/oauth/v2/introspectToken",
-            &[
-                ("client_id", DEMO_APP),
-                ("client_secret", DEMO_SECRET),
-                ("token", token),
-            ],
-        )
-        .await;
+    let (_, i) = s.introspect_demo(token).await;
     assert_eq!(i["active"], true, "the token is narrowed, not revoked");
     assert_eq!(i["scope"], "", "its permissions are gone at once");
     let (status, e) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;

@@ -382,50 +382,6 @@ impl InProc {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
-
-    /// POSTs a form to a token-style endpoint and returns (status, JSON).
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
-        let res = self
-            .client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(serde_json::Value::Null))
-    }
-
-    /// A client-credentials token request; (status, JSON).
-    pub async fn client_credentials(
-        &self,
-        client_id: &str,
-        secret: &str,
-    ) -> (u16, serde_json::Value) {
-        self.post_form(
-            "/oauth/v2/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", secret),
-            ],
-        )
-        .await
-    }
-
-    /// Redeems a code of the demo app at its registered redirect URL, with `extra` fields
-    /// (a code_verifier, a second parameter); (status, JSON).
-    pub async fn redeem(&self, code: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", DEMO_REDIRECT),
-            ("client_id", DEMO_APP),
-            ("client_secret", DEMO_SECRET),
-        ];
-        form.extend_from_slice(extra);
-        self.post_form("/oauth/v2/accessToken", &form).await
-    }
 }
 
 impl Drop for InProc {
@@ -522,5 +478,83 @@ impl InProc {
             .as_str()
             .unwrap()
             .to_string()
+    }
+}
+
+/// The token-style endpoints, the same on the real binary ([`Server`]) and in-process
+/// ([`InProc`]).
+pub trait TokenEndpoints {
+    fn http(&self) -> &reqwest::Client;
+    fn endpoint(&self, path: &str) -> String;
+
+    /// POSTs a form to a token-style endpoint and returns (status, JSON).
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let res = self
+            .http()
+            .post(self.endpoint(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A client-credentials token request; (status, JSON).
+    async fn client_credentials(&self, client_id: &str, secret: &str) -> (u16, serde_json::Value) {
+        self.post_form(
+            "/oauth/v2/accessToken",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
+    /// Redeems a code of the demo app at its registered redirect URL, with `extra` fields
+    /// (a code_verifier, a second parameter); (status, JSON).
+    async fn redeem(&self, code: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("client_id", DEMO_APP),
+            ("client_secret", DEMO_SECRET),
+        ];
+        form.extend_from_slice(extra);
+        self.post_form("/oauth/v2/accessToken", &form).await
+    }
+
+    /// Introspects a token as the demo app; (status, JSON).
+    async fn introspect_demo(&self, token: &str) -> (u16, serde_json::Value) {
+        self.post_form(
+            "/oauth/v2/introspectToken",
+            &[
+                ("client_id", DEMO_APP),
+                ("client_secret", DEMO_SECRET),
+                ("token", token),
+            ],
+        )
+        .await
+    }
+}
+
+impl TokenEndpoints for Server {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+    fn endpoint(&self, path: &str) -> String {
+        self.url(path)
+    }
+}
+
+impl TokenEndpoints for InProc {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+    fn endpoint(&self, path: &str) -> String {
+        self.url(path)
     }
 }
