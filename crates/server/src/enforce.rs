@@ -117,7 +117,7 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
     let target = target_value(&route, &params, call.query, call.body)
         .map(|v| parse_target(&v, expected_type(&route, &state.catalog)));
     let token = call.token?;
-    let (t, approved, roles) = load(state, &token).await.map_err(|e| {
+    let loaded = load(state, &token).await.map_err(|e| {
         tracing::error!(error = %e, "enforcement: store failed");
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -127,13 +127,33 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
             challenge: None,
         }
     })?;
+    let mut v = verdict(state, route, loaded, target, params);
+    if let (Ok(_), Some(tok)) = (&v.result, &v.token) {
+        if let Err(d) = spend_quota(state, &v.route, tok).await {
+            v.result = Err(d);
+        }
+    }
+    Ok(v)
+}
+
+type Loaded = (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>);
+
+/// Decides a route on what [`load`] read: the same facts for a route-table call and for a
+/// single-permission check.
+fn verdict(
+    state: &App,
+    route: Route,
+    (t, approved, roles): Loaded,
+    target: Option<Target>,
+    params: Vec<(String, String)>,
+) -> Verdict {
     let person = t.as_ref().and_then(|t| {
         t.member_id
             .as_ref()
             .map(|m| pairwise_sub(state, &t.client_id, m))
     });
     let now = state.now();
-    let mut result = decide(
+    let result = decide(
         &state.catalog,
         &route,
         &Facts {
@@ -146,22 +166,15 @@ pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> 
             today: crate::clock::date_of(now),
         },
     );
-    if let (Ok(_), Some(tok)) = (&result, &t) {
-        if let Err(d) = spend_quota(state, &route, tok).await {
-            result = Err(d);
-        }
-    }
-    Ok(Verdict {
+    Verdict {
         route,
         token: t,
         result,
         person: person.map(|p| format!("urn:li:person:{p}")),
         target,
         params,
-    })
+    }
 }
-
-type Loaded = (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>);
 
 /// The access token, its app's approved programs and its member's roles, in one read.
 async fn load(state: &App, token: &str) -> Result<Loaded, scopegate_store::StoreError> {
@@ -401,41 +414,15 @@ async fn check_permission(
         Err(_) => return Json(json!({"allowed": false, "reason": "no_token"})).into_response(),
     };
     let loaded = load(state, &token).await;
-    let Ok((t, approved, roles)) = loaded else {
+    let Ok(loaded) = loaded else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": 503, "message": "try again shortly"})),
         )
             .into_response();
     };
-    let person = t.as_ref().and_then(|t| {
-        t.member_id
-            .as_ref()
-            .map(|m| pairwise_sub(state, &t.client_id, m))
-    });
     let target = resource.map(|r| parse_target(r, p.role_restriction.as_ref().map(|x| x.resource)));
-    let now = state.now();
-    let result = decide(
-        &state.catalog,
-        &route,
-        &Facts {
-            token: t.as_ref(),
-            approved: &approved,
-            roles: &roles,
-            person: person.as_deref(),
-            target: target.as_ref(),
-            now,
-            today: crate::clock::date_of(now),
-        },
-    );
-    let v = Verdict {
-        route,
-        token: t,
-        result,
-        person: person.map(|p| format!("urn:li:person:{p}")),
-        target,
-        params: vec![],
-    };
+    let v = verdict(state, route, loaded, target, vec![]);
     Json(verdict_json(&v)).into_response()
 }
 
