@@ -17,15 +17,9 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
   echo "run.sh: refusing to skip them silently." >&2
   exit 1
 fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "run.sh: node and npm are required (node 20 or later)." >&2
-  exit 1
-fi
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" -lt 20 ]; then
-  echo "run.sh: node $(node --version) is too old: node 20 or later is required." >&2
-  exit 1
-fi
+# shellcheck source=../lib/node.sh
+. "$root/tests/lib/node.sh"
+require_node
 
 if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
   echo "run.sh: installing playwright-core (npm ci)..." >&2
