@@ -2,14 +2,16 @@
 # Runs scopegate's browser tests: headless Debian Chromium driven by playwright-core.
 #   tests/browser/run.sh            (from anywhere)
 # Environment:
-#   SCOPEGATE_BIN   the scopegate binary (default: <repo>/target/debug/scopegate)
+#   SCOPEGATE_BIN   the scopegate binary (default: build it, then the one in cargo's target directory)
 #   CHROMIUM_PATH   the browser (default: /usr/bin/chromium, Debian's package; never a download)
 # Exit code: node's test runner's.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-export SCOPEGATE_BIN="${SCOPEGATE_BIN:-$root/target/debug/scopegate}"
+# shellcheck source=../lib/bin.sh
+. "$root/tests/lib/bin.sh"
+resolve_scopegate_bin
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 
 if [ ! -x "$CHROMIUM_PATH" ]; then
@@ -27,13 +29,11 @@ if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
   (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
-if [ ! -x "$SCOPEGATE_BIN" ]; then
-  echo "run.sh: $SCOPEGATE_BIN is not there yet; the tests wait for it (SCOPEGATE_BIN_WAIT_MS, default 300000)." >&2
-fi
 
 cd "$root"
 set +e
-node --test tests/browser/*.test.mjs
+# TAP: scripts/test reads failed test names from its "not ok" lines.
+node --test --test-reporter=tap tests/browser/*.test.mjs
 rc=$?
 set -e
 exit "$rc"

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = process.env.SCOPEGATE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'scopegate');
+// The binary run.sh built and named (tests/lib/bin.sh); no default, so a stale one is never tested.
+export const BIN = process.env.SCOPEGATE_BIN || '';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,6 +27,7 @@ for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
 
 /** Waits for the scopegate binary (another engineer may be rebuilding it). */
 export async function waitForBinary(timeoutMs = Number(process.env.SCOPEGATE_BIN_WAIT_MS || 300_000)) {
+  if (!BIN) throw new Error('SCOPEGATE_BIN is not set: run the suite through its run.sh, which builds the binary');
   const deadline = Date.now() + timeoutMs;
   let said = false;
   for (;;) {

@@ -32,7 +32,23 @@ from authlib.integrations.requests_client import OAuth2Session
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "scopegate"
+
+
+def _cargo_target_dir() -> Path:
+    """The target directory cargo reports (CARGO_TARGET_DIR or the workspace default)."""
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--manifest-path", str(REPO_ROOT / "Cargo.toml")],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return Path(json.loads(out)["target_directory"])
+
+
+# Where suites write their figures: the target directory the run.sh resolved, else cargo's.
+TARGET_DIR = Path(os.environ.get("SCOPEGATE_TARGET_DIR") or _cargo_target_dir())
 
 DEMO_CLIENT_ID = "demoapp0000001"
 DEMO_CLIENT_SECRET = "demo-secret-not-for-production"
@@ -51,7 +67,11 @@ SERVING = re.compile(r"scopegate is serving (https://[^\s]+) \(public URL ([^\s,
 
 
 def scopegate_bin() -> Path:
-    return Path(os.environ.get("SCOPEGATE_BIN") or DEFAULT_BIN)
+    """The binary run.sh built and named; there is no default, so a stale binary is never tested."""
+    path = os.environ.get("SCOPEGATE_BIN")
+    if not path:
+        pytest.fail("SCOPEGATE_BIN is not set: run the suite through its run.sh, which builds the binary")
+    return Path(path)
 
 
 def _wait_for_binary(path: Path) -> None:

@@ -2,13 +2,15 @@
 # Runs scopegate's third-party relying-party tests: openid-client (npm) signs a member in end to end.
 #   tests/oidc/run.sh            (from anywhere)
 # Environment:
-#   SCOPEGATE_BIN   the scopegate binary (default: <repo>/target/debug/scopegate)
+#   SCOPEGATE_BIN   the scopegate binary (default: build it, then the one in cargo's target directory)
 # Exit code: node's test runner's.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-export SCOPEGATE_BIN="${SCOPEGATE_BIN:-$root/target/debug/scopegate}"
+# shellcheck source=../lib/bin.sh
+. "$root/tests/lib/bin.sh"
+resolve_scopegate_bin
 
 # shellcheck source=../lib/node.sh
 . "$root/tests/lib/node.sh"
@@ -19,13 +21,11 @@ if [ ! -f "$here/node_modules/openid-client/package.json" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 
-if [ ! -x "$SCOPEGATE_BIN" ]; then
-  echo "run.sh: $SCOPEGATE_BIN is not there yet; the tests wait for it (SCOPEGATE_BIN_WAIT_MS, default 300000)." >&2
-fi
 
 cd "$root"
 set +e
-node --test tests/oidc/*.test.mjs
+# TAP: scripts/test reads failed test names from its "not ok" lines.
+node --test --test-reporter=tap tests/oidc/*.test.mjs
 rc=$?
 set -e
 exit "$rc"

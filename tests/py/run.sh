@@ -3,7 +3,7 @@
 #   tests/py/run.sh [pytest args...]                    authlib and LinkedIn's client (tests/py)
 #   tests/py/run.sh --suite tests/security [args...]    the security check suite
 # The whole suite runs unless a file or node id under it is named.
-#   SCOPEGATE_BIN  the scopegate binary to test (default: <repo>/target/debug/scopegate)
+#   SCOPEGATE_BIN  the scopegate binary to test (default: build it, then the one in cargo's target directory)
 #   PYTHON         the interpreter that creates the venv (default: python3)
 # The exit code is pytest's; "no tests collected" (pytest's 5) is reported as an error.
 set -euo pipefail
@@ -17,12 +17,9 @@ if [ "${1:-}" = "--suite" ]; then
   shift 2
 fi
 
-bin="${SCOPEGATE_BIN:-$root/target/debug/scopegate}"
-case "$bin" in
-  /*) ;;
-  *) bin="$PWD/$bin" ;;
-esac
-export SCOPEGATE_BIN="$bin"
+# shellcheck source=../lib/bin.sh
+. "$root/tests/lib/bin.sh"
+resolve_scopegate_bin
 
 venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then

@@ -25,11 +25,11 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 
-from scopegate import REPO_ROOT  # noqa: E402
+from scopegate import REPO_ROOT, TARGET_DIR  # noqa: E402
 
 CATALOGUE = HERE / "catalogue.tsv"
 SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
-SUMMARY_FILE = REPO_ROOT / "target" / "security-checks.json"
+SUMMARY_FILE = TARGET_DIR / "security-checks.json"
 
 
 def load_catalogue() -> dict[str, str]:

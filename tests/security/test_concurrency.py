@@ -1,7 +1,7 @@
 """Exactly-once under concurrency (security-checks.md 4.2, CONC-01..06), black-box over HTTPS.
 
 Every race runs on pre-connected sessions (one connection each) released together by a barrier.
-Bounded by count and time. The figures go to the terminal and to target/security-soak.json
+Bounded by count and time. The figures go to the terminal and to the target directory's security-soak.json
 (section "races").
 """
 
@@ -26,7 +26,7 @@ from scopegate import (
     DEMO_PASSWORD,
     DEMO_REDIRECT,
     DEVELOPER,
-    REPO_ROOT,
+    TARGET_DIR,
     browser_sign_in_and_consent,
     parse_forms,
     pkce_pair,
@@ -41,7 +41,7 @@ CONC01_REPS = 20  # the reference asks for 200; bounded here by count and CONC01
 CONC01_BUDGET = 25.0
 ROTATION_GRACE = 30  # docs/oauth.md: a rotated refresh token is honoured for 30 s (concurrent refreshes)
 TIMEOUT = 30
-FIGURES = REPO_ROOT / "target" / "security-soak.json"
+FIGURES = TARGET_DIR / "security-soak.json"
 RACES: dict[str, dict] = {}
 
 

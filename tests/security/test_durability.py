@@ -7,7 +7,7 @@ the server says: no answered token lost, no answered revocation or rotation undo
 redeemable twice, PRAGMA integrity_check ok (on a copy of the crashed files, through the sqlite3
 CLI, never inside this process). Bounded: SOAK_CYCLES kills and SOAK_BUDGET seconds.
 
-The figures go to the terminal and to target/security-soak.json (section "soak").
+The figures go to the terminal and to the target directory's security-soak.json (section "soak").
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from scopegate import (
     DEMO_PASSWORD,
     DEMO_REDIRECT,
     MEMBER,
-    REPO_ROOT,
+    TARGET_DIR,
     Server,
     browser_sign_in_and_consent,
     new_session,
@@ -54,7 +54,7 @@ SOAK_CYCLES = int(os.environ.get("SOAK_CYCLES", "10"))
 SOAK_BUDGET = float(os.environ.get("SOAK_BUDGET", "60"))  # seconds, the whole soak
 SUSTAINED = float(os.environ.get("SOAK_SUSTAINED", "8"))  # seconds of load without kills (DUR-06)
 TIMEOUT = 10
-FIGURES = REPO_ROOT / "target" / "security-soak.json"
+FIGURES = TARGET_DIR / "security-soak.json"
 WAL_BOUND = 16 * 1024 * 1024
 
 

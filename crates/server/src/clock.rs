@@ -32,6 +32,11 @@ impl Default for OffsetClock {
 }
 
 impl OffsetClock {
+    /// A clock frozen at `t`.
+    pub fn at(t: i64) -> Self {
+        OffsetClock(AtomicI64::new(t))
+    }
+
     /// Moves time forward by `secs`.
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use scopegate_core::Catalog;
-use scopegate_server::clock::{OsEntropy, SystemClock};
+use scopegate_server::clock::{Clock, OffsetClock, OsEntropy, SystemClock};
 use scopegate_server::App;
 
 use crate::settings::{self, Global};
@@ -95,9 +95,29 @@ pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
 pub async fn open_app(global: &Global) -> anyhow::Result<App> {
     let config = settings::resolve(global, None)?;
     let catalog = load_catalog(config.catalog_path.as_deref())?;
-    App::open(config, catalog, Arc::new(SystemClock), Arc::new(OsEntropy))
+    App::open(config, catalog, command_clock()?, Arc::new(OsEntropy))
         .await
         .context("opening the store")
+}
+
+/// The environment variable through which the black-box tests pin a command's clock.
+pub const TEST_NOW_VAR: &str = "SCOPEGATE_TEST_NOW";
+
+/// The clock of an administrative command: the system clock, except in debug builds, where
+/// `SCOPEGATE_TEST_NOW` (Unix seconds) freezes it. The tests run the CLI beside an in-process
+/// server whose clock they move; without this, a step such as `keys rotate` would stamp real
+/// time while the server reads the test's time, and the verdict would depend on how fast the
+/// machine ran the steps in between. Release builds never read the variable.
+fn command_clock() -> anyhow::Result<Arc<dyn Clock>> {
+    if cfg!(debug_assertions) {
+        if let Ok(v) = std::env::var(TEST_NOW_VAR) {
+            let t: i64 = v
+                .parse()
+                .with_context(|| format!("{TEST_NOW_VAR} must be Unix seconds, got {v:?}"))?;
+            return Ok(Arc::new(OffsetClock::at(t)));
+        }
+    }
+    Ok(Arc::new(SystemClock))
 }
 
 /// Prints `value` as JSON, or `human` for a person.

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use scopegate_server::clock::Clock as _;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_scopegate");
 
 /// A temporary folder removed on drop.
@@ -363,7 +365,7 @@ impl InProc {
         crate::browser::Browser::new(&self.base, &self.cert_pem)
     }
 
-    /// Runs a CLI command on the same store; panics if it failed, returns its JSON.
+    /// Runs a CLI command on the same store and clock; panics if it failed, returns its JSON.
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new(BIN)
             .arg("--data-dir")
@@ -373,6 +375,9 @@ impl InProc {
             .arg("--json")
             .args(args)
             .env_remove("SCOPEGATE_SECRET_KEY")
+            // The CLI runs on this server's (moved) clock, never on wall time: a step's
+            // timestamps then do not depend on how fast the machine ran the steps before it.
+            .env("SCOPEGATE_TEST_NOW", self.clock.now().to_string())
             .output()
             .unwrap();
         assert!(
