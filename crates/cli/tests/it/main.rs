@@ -6,9 +6,15 @@
 mod browser;
 mod support;
 
+mod consent;
 mod enforce;
 mod flow;
 mod foundation;
+mod gateway;
+mod invariants;
 mod migrate;
 mod oidc;
+mod ownership;
 mod portal;
+mod throttle;
+mod transport;

@@ -1,0 +1,1 @@
+//! Sandbox ownership: nobody reads or changes what they do not own.

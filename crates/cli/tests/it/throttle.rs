@@ -1,0 +1,1 @@
+//! Guessing throttles: N parallel attempts never pass more than the limit.

@@ -1,0 +1,1 @@
+//! Transport limits: timeouts, connection caps and bounded bodies.
