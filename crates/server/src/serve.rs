@@ -493,6 +493,28 @@ fn default_max_connections() -> usize {
         .clamp(16, MAX_CONNECTIONS_CEILING)
 }
 
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,31 +541,13 @@ mod tests {
         let p1 = caps.admit(proxy).unwrap();
         let _p2 = caps.admit(proxy).unwrap();
         assert_eq!(caps.admit(proxy).err(), Some(Refusal::Total));
+        // A closed connection gives back both its places.
         drop(first);
-        assert_eq!(caps.admit(client).err(), Some(Refusal::Total));
+        let again = caps.admit(client).unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(caps.admit(other).err(), Some(Refusal::Total));
         drop(p1);
-        assert!(caps.admit(client).is_ok());
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        assert!(caps.admit(other).is_ok());
+        drop(again);
     }
 }
