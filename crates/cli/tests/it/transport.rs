@@ -523,6 +523,55 @@ async fn oversized_bodies_get_a_413_the_client_reads() {
             assert_eq!(res.status(), 413, "{size} bytes to {path}");
         }
     }
+    // The framings reqwest does not send: chunked (no declared size), and a client that waits
+    // for 100 Continue before sending anything.
+    let three_mb = 3 * 1024 * 1024;
+    let chunked_body = {
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "a".repeat(64 * 1024));
+        let mut b = chunk.repeat(three_mb / (64 * 1024)).into_bytes();
+        b.extend_from_slice(b"0\r\n\r\n");
+        b
+    };
+    let cases: [(String, Vec<u8>); 2] = [
+        ("Transfer-Encoding: chunked".into(), chunked_body),
+        (
+            format!("Content-Length: {three_mb}\r\nExpect: 100-continue"),
+            Vec::new(),
+        ),
+    ];
+    for (framing, body) in cases {
+        let tls = tls_from(&s, Ipv4Addr::LOCALHOST, b"http/1.1")
+            .await
+            .unwrap();
+        let (mut r, mut w) = tokio::io::split(tls);
+        let head = format!(
+            "POST /oauth/v2/accessToken HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n{framing}\r\n\r\n"
+        );
+        let send = tokio::spawn(async move {
+            let _ = w.write_all(head.as_bytes()).await;
+            let _ = w.write_all(&body).await;
+            let _ = w.flush().await;
+            w
+        });
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(CUT_WITHIN, async {
+            let mut buf = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            read.is_ok() && text.starts_with("HTTP/1.1 413"),
+            "{framing}: {text:?}"
+        );
+        let _ = send.await;
+    }
     // The server still serves.
     assert_eq!(
         s.client
