@@ -48,8 +48,10 @@ pub fn router(state: AppState, listener: Listener) -> Router {
     routes
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // Outside the guard: even its refusals come after the body was read, so an HTTP/1.1
+        // client still sending reads them instead of a reset connection.
+        .layer(middleware::from_fn_with_state(state.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(state.clone(), headers))
         .with_state(state)
 }
