@@ -78,6 +78,27 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a client may take for the TLS handshake.
+    #[arg(long, env = "SCOPEGATE_HANDSHAKE_TIMEOUT", value_name = "SECONDS")]
+    pub handshake_timeout: Option<u64>,
+    /// Seconds a client may take to send an HTTP/1.1 request head (also the keep-alive wait).
+    #[arg(long, env = "SCOPEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client may take to send a whole request body (then 408).
+    #[arg(long, env = "SCOPEGATE_BODY_TIMEOUT", value_name = "SECONDS")]
+    pub body_timeout: Option<u64>,
+    /// Seconds a connection with no request in flight stays open.
+    #[arg(long, env = "SCOPEGATE_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// Seconds between HTTP/2 PINGs; a peer silent for as long again is cut.
+    #[arg(long, env = "SCOPEGATE_KEEPALIVE_INTERVAL", value_name = "SECONDS")]
+    pub keepalive_interval: Option<u64>,
+    /// Connections held at once per listener (default: from the open-file limit).
+    #[arg(long, env = "SCOPEGATE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Connections held at once from one client address (trusted proxies exempt).
+    #[arg(long, env = "SCOPEGATE_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
 }
 
 fn parse_compat(s: &str) -> Result<Compat, String> {
@@ -106,6 +127,14 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     drain_seconds: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    handshake_timeout: Option<u64>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    keepalive_interval: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    metrics_token: Option<String>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -120,6 +149,8 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 /// Merges flags/environment over the file over the defaults.
 pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
     let file = read_file(global.config.as_deref())?;
+    let mut transport = scopegate_server::TransportLimits::default();
+    resolve_transport(&mut transport, serve, &file)?;
     let data_dir = global
         .data_dir
         .clone()
@@ -170,5 +201,86 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         .ok()
         .filter(|s| !s.is_empty())
         .or(file.secret_key);
+    config.transport = transport;
+    // A token only from the environment or the file: a flag would show it in `ps`.
+    if let Some(token) = std::env::var("SCOPEGATE_METRICS_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(file.metrics_token)
+    {
+        if token.len() < MIN_METRICS_TOKEN {
+            bail!("the metrics token must be at least {MIN_METRICS_TOKEN} characters");
+        }
+        config.metrics_token = Some(scopegate_core::Secret::new(token));
+    }
     Ok(config)
+}
+
+/// A metrics token shorter than this is refused: it guards the public port.
+const MIN_METRICS_TOKEN: usize = 16;
+
+/// The listener's timeouts and connection caps: flag or environment, then file, then default.
+/// Zero is refused: a zero timeout or cap would close every connection, and "no limit" is what
+/// these settings exist to prevent.
+fn resolve_transport(
+    limits: &mut scopegate_server::TransportLimits,
+    serve: Option<&ServeArgs>,
+    file: &FileConfig,
+) -> anyhow::Result<()> {
+    let seconds =
+        |name: &str, flag: Option<u64>, file: Option<u64>, slot: &mut std::time::Duration| {
+            match flag.or(file) {
+                Some(0) => bail!("{name} must be at least 1 second"),
+                Some(n) => *slot = std::time::Duration::from_secs(n),
+                None => {}
+            }
+            Ok(())
+        };
+    seconds(
+        "handshake_timeout",
+        serve.and_then(|s| s.handshake_timeout),
+        file.handshake_timeout,
+        &mut limits.handshake_timeout,
+    )?;
+    seconds(
+        "header_timeout",
+        serve.and_then(|s| s.header_timeout),
+        file.header_timeout,
+        &mut limits.header_timeout,
+    )?;
+    seconds(
+        "body_timeout",
+        serve.and_then(|s| s.body_timeout),
+        file.body_timeout,
+        &mut limits.body_timeout,
+    )?;
+    seconds(
+        "idle_timeout",
+        serve.and_then(|s| s.idle_timeout),
+        file.idle_timeout,
+        &mut limits.idle_timeout,
+    )?;
+    seconds(
+        "keepalive_interval",
+        serve.and_then(|s| s.keepalive_interval),
+        file.keepalive_interval,
+        &mut limits.keepalive_interval,
+    )?;
+    match serve
+        .and_then(|s| s.max_connections)
+        .or(file.max_connections)
+    {
+        Some(0) => bail!("max_connections must be at least 1"),
+        Some(n) => limits.max_connections = Some(n),
+        None => {}
+    }
+    match serve
+        .and_then(|s| s.max_connections_per_address)
+        .or(file.max_connections_per_address)
+    {
+        Some(0) => bail!("max_connections_per_address must be at least 1"),
+        Some(n) => limits.max_connections_per_address = n,
+        None => {}
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which wire behaviour to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -44,6 +45,49 @@ pub struct Config {
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client; from any other peer the
     /// header is ignored. Throttles and sign-in limits key on the client so found.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Timeouts and connection caps of the HTTPS listeners.
+    pub transport: TransportLimits,
+    /// A bearer token that opens `/metrics` on the public listener. Without one, `/metrics` is
+    /// served only on the admin listener (`admin_listen`), never to whoever reaches the public port.
+    pub metrics_token: Option<scopegate_core::Secret>,
+}
+
+/// How long a client may take over each part of a connection, and how many connections the
+/// listener holds at once (docs/configuration.md "Transport limits"). Every slow or idle client
+/// is cut after a bounded time, so none can hold a descriptor for ever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportLimits {
+    /// From accept to the end of the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// For an HTTP/1.1 request head, from the moment the server waits for it (so also how long a
+    /// keep-alive connection may sit between requests).
+    pub header_timeout: Duration,
+    /// For a whole request body, from the end of its head; past it the answer is 408.
+    pub body_timeout: Duration,
+    /// A connection with no request in flight (either protocol, including an HTTP/2 header
+    /// block that never ends) is closed after this.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval; a peer that does not answer within the same time is cut.
+    pub keepalive_interval: Duration,
+    /// Connections held at once per listener; None: derived from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// Connections held at once from one client address (an IPv6 /64 counts as one address);
+    /// trusted proxies are exempt (they carry everyone's connections).
+    pub max_connections_per_address: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> TransportLimits {
+        TransportLimits {
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(20),
+            max_connections: None,
+            max_connections_per_address: 100,
+        }
+    }
 }
 
 impl Config {
@@ -66,6 +110,8 @@ impl Config {
             admin_listen: None,
             drain_seconds: 0,
             trusted_proxies: Vec::new(),
+            transport: TransportLimits::default(),
+            metrics_token: None,
         }
     }
 

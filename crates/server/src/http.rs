@@ -1,5 +1,6 @@
 //! The router, and the headers every response carries.
 
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -11,6 +12,12 @@ use crate::state::AppState;
 
 /// Form and JSON bodies larger than this are refused with 413 before any handler runs.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// How much of a body over [`MAX_BODY`] is read and thrown away before the 413 goes out. An
+/// HTTP/1.1 client sends its whole body before it reads the answer; a server that closes with
+/// unread bytes makes the kernel reset the connection, and the reset destroys the answer at the
+/// client. Past this much the connection is closed anyway (the cost of draining is bounded).
+pub const MAX_DRAIN: usize = 8 * 1024 * 1024;
 
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +37,21 @@ pub fn router(state: AppState, listener: Listener) -> Router {
         Listener::Public => public_routes(),
         Listener::Admin => crate::admin::routes(),
     };
+    // /metrics: open on the admin listener (an operator's network); on the public one only with
+    // the configured bearer token, and without one not at all (it would tell anyone the load and
+    // the error rates).
+    let routes = match (listener, state.config.metrics_token.is_some()) {
+        (Listener::Admin, _) => routes.route("/metrics", get(metrics)),
+        (_, true) => routes.route("/metrics", get(metrics_with_token)),
+        (_, false) => routes,
+    };
     routes
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // Outside the guard: even its refusals come after the body was read, so an HTTP/1.1
+        // client still sending reads them instead of a reset connection.
+        .layer(middleware::from_fn_with_state(state.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(state.clone(), headers))
         .with_state(state)
 }
@@ -95,7 +113,6 @@ fn public_routes() -> Router<AppState> {
         .route("/v2/{*rest}", any(crate::sandbox::handle))
         .route("/rest/{*rest}", any(crate::sandbox::handle))
         .merge(crate::web::routes())
-        .route("/metrics", get(metrics))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -129,6 +146,144 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// `/metrics` on the public listener: RFC 6750 2.1 bearer token, compared in constant time.
+async fn metrics_with_token(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let expected = state.config.metrics_token.as_ref();
+    match (presented, expected) {
+        (Some(p), Some(e)) if scopegate_core::secret::ct_eq_str(p, e.expose()) => {
+            metrics(State(state)).await
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            )],
+            Json(
+                serde_json::json!({"status": 401, "message": "A valid metrics token is required."}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// What reading a request body came to.
+enum BodyRead {
+    Complete(Vec<u8>),
+    TooLarge,
+    TimedOut,
+    Broken,
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes by `deadline`. A larger one is drained up to
+/// [`MAX_DRAIN`] (by the same deadline) and reported as too large.
+async fn read_bounded(mut body: Body, deadline: tokio::time::Instant) -> BodyRead {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        if seen > MAX_DRAIN {
+            return BodyRead::TooLarge;
+        }
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) if seen > MAX_BODY => return BodyRead::TooLarge,
+            Err(_) => return BodyRead::TimedOut,
+            Ok(None) if seen > MAX_BODY => return BodyRead::TooLarge,
+            Ok(None) => return BodyRead::Complete(kept),
+            Ok(Some(Err(_))) if seen > MAX_BODY => return BodyRead::TooLarge,
+            Ok(Some(Err(_))) => return BodyRead::Broken,
+            Ok(Some(Ok(frame))) => frame,
+        };
+        // Trailers are not used by any endpoint and are dropped.
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= MAX_BODY {
+                kept.extend_from_slice(&data);
+            } else {
+                kept = Vec::new();
+            }
+        }
+    }
+}
+
+/// A refusal of the request body; on HTTP/1.1 it also closes the connection, whose framing can no
+/// longer be trusted (RFC 9112 9.6).
+fn body_refused(h1: bool, status: StatusCode, message: &str) -> Response {
+    let mut res = (
+        status,
+        Json(serde_json::json!({"status": status.as_u16(), "message": message})),
+    )
+        .into_response();
+    if h1 {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// Reads every request body before any handler runs: within the body timeout (else 408, so a
+/// body trickled a byte at a time cannot hold a connection for ever) and within [`MAX_BODY`]
+/// (else 413, after draining so the client can read it).
+async fn bounded_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let h1 = parts.version < axum::http::Version::HTTP_2;
+    let too_large = || {
+        state
+            .metrics
+            .request_bodies_too_large
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        body_refused(
+            h1,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("The request body is larger than {MAX_BODY} bytes."),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let expects_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // A declared size over the limit is refused unread when the client waits for 100 Continue
+    // (it has sent nothing: RFC 9110 10.1.1) or when draining it would be pointless.
+    if declared.is_some_and(|n| n > MAX_BODY as u64 && (expects_continue || n > MAX_DRAIN as u64)) {
+        return too_large();
+    }
+    let deadline = tokio::time::Instant::now() + state.config.transport.body_timeout;
+    match read_bounded(body, deadline).await {
+        BodyRead::Complete(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        BodyRead::TooLarge => too_large(),
+        BodyRead::TimedOut => {
+            state
+                .metrics
+                .request_bodies_timed_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            body_refused(
+                h1,
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body did not arrive in time.",
+            )
+        }
+        BodyRead::Broken => body_refused(
+            h1,
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        ),
+    }
 }
 
 async fn not_found() -> Response {

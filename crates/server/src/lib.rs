@@ -13,7 +13,7 @@ pub mod state;
 pub mod throttle;
 pub mod tls;
 
-pub use config::{Compat, Config};
+pub use config::{Compat, Config, TransportLimits};
 pub use state::{App, AppState};
 pub mod enforce;
 pub mod error;

@@ -17,6 +17,20 @@ pub struct Metrics {
     pub token_requests_refused: AtomicU64,
     pub introspections: AtomicU64,
     pub revocations: AtomicU64,
+    /// Connections open now (a gauge), over every listener.
+    pub connections_open: AtomicU64,
+    /// Connections closed at accept because the listener held its maximum.
+    pub connections_refused_total_cap: AtomicU64,
+    /// Connections closed at accept because their address held its maximum.
+    pub connections_refused_per_address: AtomicU64,
+    /// Connections closed for having no request in flight for the idle timeout.
+    pub connections_idle_closed: AtomicU64,
+    /// `accept` failures (out of descriptors and the like), each followed by a pause.
+    pub accept_errors: AtomicU64,
+    /// Request bodies not received within the body timeout (answered 408).
+    pub request_bodies_timed_out: AtomicU64,
+    /// Request bodies over the size limit (answered 413).
+    pub request_bodies_too_large: AtomicU64,
 }
 
 impl Metrics {
@@ -95,6 +109,46 @@ impl Metrics {
             "scopegate_revocations_total",
             "Token revocation requests.",
             &self.revocations,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP scopegate_connections_open Connections open now.\n# TYPE scopegate_connections_open gauge\nscopegate_connections_open {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP scopegate_connections_refused_total Connections closed at accept, by the cap that was full.\n# TYPE scopegate_connections_refused_total counter");
+        for (cap, v) in [
+            ("total", &self.connections_refused_total_cap),
+            ("per_address", &self.connections_refused_per_address),
+        ] {
+            let _ = writeln!(
+                out,
+                "scopegate_connections_refused_total{{cap=\"{cap}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "scopegate_connections_idle_closed_total",
+            "Connections closed after the idle timeout with no request in flight.",
+            &self.connections_idle_closed,
+        );
+        counter(
+            &mut out,
+            "scopegate_accept_errors_total",
+            "Failed accepts (e.g. out of file descriptors); each is followed by a pause.",
+            &self.accept_errors,
+        );
+        counter(
+            &mut out,
+            "scopegate_request_bodies_timed_out_total",
+            "Request bodies not received within the body timeout (408).",
+            &self.request_bodies_timed_out,
+        );
+        counter(
+            &mut out,
+            "scopegate_request_bodies_too_large_total",
+            "Request bodies over the size limit (413).",
+            &self.request_bodies_too_large,
         );
         out
     }

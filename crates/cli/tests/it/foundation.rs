@@ -109,11 +109,16 @@ async fn plain_http_to_the_port_gets_no_service() {
 
 #[tokio::test]
 async fn metrics_are_exported_in_prometheus_format() {
-    let s = Server::start(&[], None).await;
+    // /metrics is served on the admin listener (the public one answers 404 there by default).
+    let s = Server::start(&["--admin-listen", "127.0.0.1:0"], None).await;
     s.client.get(s.url("/healthz")).send().await.unwrap();
+    let admin = line_value(&s.stdout, "admin API on")
+        .expect("the admin listener is announced")
+        .trim_end_matches("/admin/v1")
+        .to_string();
     let text = s
         .client
-        .get(s.url("/metrics"))
+        .get(format!("{admin}/metrics"))
         .send()
         .await
         .unwrap()
