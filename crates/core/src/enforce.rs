@@ -41,7 +41,9 @@ pub enum Denial {
     /// The request's target cannot be read as one canonical target of the route's kind: it is
     /// missing, repeated, not one string, not a canonical URN, or of another kind. Never a
     /// fallback to another route or to "no target".
-    TargetInvalid { problem: TargetProblem },
+    TargetInvalid {
+        problem: TargetProblem,
+    },
     /// The request names another member's person URN: a member permission acts only as the
     /// member themself.
     OtherMember,

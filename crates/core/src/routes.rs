@@ -232,14 +232,13 @@ impl RouteTable {
                 });
             }
             let segments = parse_segments(&path);
-            let kind = resolve_kind(&r, catalog, &method, &path)
-                .unwrap_or_else(|reason| {
-                    problems.push(Problem {
-                        line: line_of(r.path.span().start),
-                        reason,
-                    });
-                    TargetKind::None
+            let kind = resolve_kind(&r, catalog, &method, &path).unwrap_or_else(|reason| {
+                problems.push(Problem {
+                    line: line_of(r.path.span().start),
+                    reason,
                 });
+                TargetKind::None
+            });
             // Two routes that match the same requests would make the decision ambiguous.
             let shape: Vec<String> = segments
                 .iter()

@@ -622,8 +622,7 @@ pub async fn forward_auth(
         )
         .into_response();
     };
-    let (original_method, original_uri) = match original_request(gateway, &method, &uri, &headers)
-    {
+    let (original_method, original_uri) = match original_request(gateway, &method, &uri, &headers) {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };

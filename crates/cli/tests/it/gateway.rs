@@ -6,7 +6,9 @@ use reqwest::Method;
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::enforce::Target;
 use scopegate_core::model::RoleAssignment;
-use scopegate_core::routes::{Route, RouteTable, TargetKind, TargetSource, TokenKindRule, SANDBOX_TOML};
+use scopegate_core::routes::{
+    Route, RouteTable, TargetKind, TargetSource, TokenKindRule, SANDBOX_TOML,
+};
 use scopegate_core::{Catalog, ScopeSet};
 use scopegate_server::enforce::Gateway;
 use serde_json::{json, Value};
@@ -128,7 +130,11 @@ async fn an_author_that_cannot_be_read_is_refused_not_taken_for_the_member() {
     let member = s.member_id("developer@scopegate.local");
     let me = person_of(&s, &member);
     let t = s
-        .mint(DEMO_APP, Some(&member), "w_member_social w_organization_social")
+        .mint(
+            DEMO_APP,
+            Some(&member),
+            "w_member_social w_organization_social",
+        )
         .await;
     let bodies: Vec<String> = vec![
         json!({"author": "urn:li:Organization:1"}).to_string(),
@@ -195,7 +201,9 @@ async fn repeated_parameters_that_enforcement_reads_are_refused() {
 async fn an_unreadable_organization_never_falls_back_to_the_untargeted_route() {
     let s = server().await;
     let member = s.member_id("developer@scopegate.local");
-    let t = s.mint(DEMO_APP, Some(&member), "r_organization_admin").await;
+    let t = s
+        .mint(DEMO_APP, Some(&member), "r_organization_admin")
+        .await;
     for org in ["urn%3Ali%3Acompany%3A1", "urn%3Ali%3AOrganization%3A1", "1"] {
         let path = format!("/rest/organizationAcls?q=organization&organization={org}");
         let (status, out) = send(&s, &t, Method::GET, &path, None).await;
@@ -615,7 +623,11 @@ fn request(c: &Case) -> (String, String, Option<Vec<u8>>) {
         }
         (Some(TargetSource::Query(n)), Value2::One(v)) => query = Some(format!("{n}={}", enc(v))),
         (Some(TargetSource::Body(n)), Value2::One(v)) => {
-            body = Some(json!({ n.as_str(): v, "commentary": "table" }).to_string().into_bytes())
+            body = Some(
+                json!({ n.as_str(): v, "commentary": "table" })
+                    .to_string()
+                    .into_bytes(),
+            )
         }
         (_, Value2::Body(b)) => body = Some(b.clone()),
         (_, Value2::Query(q)) => query = Some(q.clone()),
@@ -635,12 +647,7 @@ fn request(c: &Case) -> (String, String, Option<Vec<u8>>) {
 /// The rules, written out independently of the implementation: the token's kind, then one of
 /// the route's permissions that the token authorizes today, and for a role-restricted one a role
 /// on the (canonical) target. `target` is the canonical target the case names.
-fn rules_allow(
-    cat: &Catalog,
-    w: &World,
-    c: &Case,
-    target: Option<&Target>,
-) -> bool {
+fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> bool {
     let member = c.member.map(|i| &w.members[i]);
     match (c.route.tokens, member) {
         (TokenKindRule::Member, None) | (TokenKindRule::Application, Some(_)) => return false,
@@ -670,8 +677,7 @@ fn rules_allow(
         auth_time: 0,
     };
     let today = scopegate_server::clock::date_of(w.s.state.now());
-    let held =
-        scopegate_core::enforce::effective_token_scopes(cat, &record, &w.approved, today);
+    let held = scopegate_core::enforce::effective_token_scopes(cat, &record, &w.approved, today);
     c.route.permissions.iter().any(|p| {
         held.contains(p)
             && match &cat.permission(p).unwrap().role_restriction {
@@ -750,7 +756,11 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
                     (None, _) => Value2::Nothing,
                 };
                 let mut c = Case {
-                    label: format!("{} for {:?} with {scopes}", r.id, m.map(|i| &w.members[i].0)),
+                    label: format!(
+                        "{} for {:?} with {scopes}",
+                        r.id,
+                        m.map(|i| &w.members[i].0)
+                    ),
                     route: r.clone(),
                     member: m,
                     scopes: scopes.clone(),
@@ -765,7 +775,9 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
         let Some(src) = &r.target else { continue };
         let m = if application { None } else { Some(0) };
         let me = m.map(|i| w.members[i].2.clone()).unwrap_or_default();
-        let Some((good, _)) = canonical(r.kind, &me) else { continue };
+        let Some((good, _)) = canonical(r.kind, &me) else {
+            continue;
+        };
         let siblings: Vec<TargetKind> = table
             .routes
             .iter()
@@ -811,8 +823,14 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
         // Targets of another kind, where no sibling route acts on that kind.
         for (k, v) in [
             (TargetKind::Person, me.clone()),
-            (TargetKind::Organization, "urn:li:organization:1".to_string()),
-            (TargetKind::AdAccount, "urn:li:sponsoredAccount:1".to_string()),
+            (
+                TargetKind::Organization,
+                "urn:li:organization:1".to_string(),
+            ),
+            (
+                TargetKind::AdAccount,
+                "urn:li:sponsoredAccount:1".to_string(),
+            ),
         ] {
             if k != r.kind && !siblings.contains(&k) && !v.is_empty() {
                 values.push((format!("a {} target", k.as_str()), Value2::One(v)));
@@ -826,9 +844,22 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
                     ("a number", json!({ n: 1 }).to_string()),
                     ("an object", json!({ n: {"id": good} }).to_string()),
                     ("no field", json!({"commentary": "x"}).to_string()),
-                    ("duplicate, bad first", format!(r#"{{"{n}": "{b}", "{n}": "{good}"}}"#)),
-                    ("duplicate, good first", format!(r#"{{"{n}": "{good}", "{n}": "{b}"}}"#)),
-                    ("duplicate, escaped key", format!(r#"{{"\u{:04x}{}": "{b}", "{n}": "{good}"}}"#, n.as_bytes()[0], &n[1..])),
+                    (
+                        "duplicate, bad first",
+                        format!(r#"{{"{n}": "{b}", "{n}": "{good}"}}"#),
+                    ),
+                    (
+                        "duplicate, good first",
+                        format!(r#"{{"{n}": "{good}", "{n}": "{b}"}}"#),
+                    ),
+                    (
+                        "duplicate, escaped key",
+                        format!(
+                            r#"{{"\u{:04x}{}": "{b}", "{n}": "{good}"}}"#,
+                            n.as_bytes()[0],
+                            &n[1..]
+                        ),
+                    ),
                     ("a top-level array", json!([{ n: good }]).to_string()),
                     ("not JSON", format!("{n}={good}")),
                 ] {
@@ -840,7 +871,13 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
                 for (label, q) in [
                     ("repeated, good first", format!("{n}={g}&{n}={bb}")),
                     ("repeated, bad first", format!("{n}={bb}&{n}={g}")),
-                    ("repeated, encoded name", format!("{n}={g}&{}={bb}", enc(n).replacen(&n[..1], &format!("%{:02X}", n.as_bytes()[0]), 1))),
+                    (
+                        "repeated, encoded name",
+                        format!(
+                            "{n}={g}&{}={bb}",
+                            enc(n).replacen(&n[..1], &format!("%{:02X}", n.as_bytes()[0]), 1)
+                        ),
+                    ),
                     ("a list of two", format!("{n}=List({g},{bb})")),
                 ] {
                     values.push((label.into(), Value2::Query(q)));
@@ -851,7 +888,12 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
             }
             TargetSource::Path(_) => {
                 if r.kind != TargetKind::Person {
-                    for v in [format!("0{id}"), format!("+{id}"), format!(" {id}"), format!("{id}.0")] {
+                    for v in [
+                        format!("0{id}"),
+                        format!("+{id}"),
+                        format!(" {id}"),
+                        format!("{id}.0"),
+                    ] {
                         values.push((format!("bare {v:?}"), Value2::One(v)));
                     }
                 }
@@ -861,7 +903,11 @@ fn cases(cat: &Catalog, table: &RouteTable, w: &World) -> Vec<Case> {
         let scopes = format!("{}{extra}", all.join(" "));
         for (label, value) in values {
             out.push(Case {
-                label: format!("{} for {:?} naming {label}", r.id, m.map(|i| &w.members[i].0)),
+                label: format!(
+                    "{} for {:?} naming {label}",
+                    r.id,
+                    m.map(|i| &w.members[i].0)
+                ),
                 route: r.clone(),
                 member: m,
                 scopes: scopes.clone(),
@@ -896,7 +942,11 @@ async fn verdicts(
     let status = status_of(fa).await;
     // nginx never forwards the body: a body route is refused behind it.
     let no_body = gateway == Gateway::Nginx;
-    out.push((format!("{gateway:?}{}", if no_body { " (no body)" } else { "" }), status == 200, status));
+    out.push((
+        format!("{gateway:?}{}", if no_body { " (no body)" } else { "" }),
+        status == 200,
+        status,
+    ));
     if gateway != Gateway::Nginx && reads_body {
         let fa = forward_auth_request(s, gateway, &token, &method, &uri, None, decoy);
         let status = status_of(fa).await;
@@ -909,7 +959,11 @@ async fn verdicts(
             req["body"] = json!(String::from_utf8_lossy(b));
         }
         let (status, v) = check(s, &key, req).await;
-        assert!(status == 200 || status == 404, "{}: decision API {status} {v}", c.label);
+        assert!(
+            status == 200 || status == 404,
+            "{}: decision API {status} {v}",
+            c.label
+        );
         out.push(("decision API".into(), v["allowed"] == true, 0));
         if c.route.path != "/v2/userinfo" {
             let (status, _) = send(
@@ -944,11 +998,9 @@ async fn every_route_gets_one_verdict_through_every_interface() {
     assert!(n > 300, "the table yields {n} cases");
     let limit = Arc::new(tokio::sync::Semaphore::new(8));
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        for (g, w) in gateways.iter().zip(&worlds) {
-            let idx = gateways.iter().position(|x| x == g).unwrap();
-            let c = per_server[idx][i].clone();
-            let (w, key, limit, g) = (w.clone(), key.clone(), limit.clone(), *g);
+    for ((g, w), server_cases) in gateways.iter().zip(&worlds).zip(&per_server) {
+        for (i, c) in server_cases.iter().enumerate() {
+            let (w, key, limit, g, c) = (w.clone(), key.clone(), limit.clone(), *g, c.clone());
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await.unwrap();
                 (i, g, verdicts(w, g, key, c).await)
@@ -969,23 +1021,35 @@ async fn every_route_gets_one_verdict_through_every_interface() {
             vs.iter().filter(|v| !v.0.ends_with("(no body)")).collect();
         let first = with_body[0].1;
         if with_body.iter().any(|v| v.1 != first) {
-            failures.push(format!("{}: the interfaces disagree: {with_body:?}", c.label));
+            failures.push(format!(
+                "{}: the interfaces disagree: {with_body:?}",
+                c.label
+            ));
             continue;
         }
         if let Some(e) = c.expect {
             if e != first {
-                failures.push(format!("{}: expected allowed={e}, got {with_body:?}", c.label));
+                failures.push(format!(
+                    "{}: expected allowed={e}, got {with_body:?}",
+                    c.label
+                ));
             }
         }
         // A refusal is the same refusal everywhere it has a status.
-        let statuses: std::collections::BTreeSet<u16> =
-            with_body.iter().map(|v| v.2).filter(|s| *s != 0 && !first).collect();
+        let statuses: std::collections::BTreeSet<u16> = with_body
+            .iter()
+            .map(|v| v.2)
+            .filter(|s| *s != 0 && !first)
+            .collect();
         if statuses.len() > 1 {
             failures.push(format!("{}: refused differently: {with_body:?}", c.label));
         }
         for v in vs.iter().filter(|v| v.0.ends_with("(no body)")) {
             if reads_body && v.1 {
-                failures.push(format!("{}: allowed without the body it reads: {v:?}", c.label));
+                failures.push(format!(
+                    "{}: allowed without the body it reads: {v:?}",
+                    c.label
+                ));
             }
             if !reads_body && v.1 != first {
                 failures.push(format!("{}: {} disagrees: {vs:?}", c.label, v.0));
@@ -995,8 +1059,16 @@ async fn every_route_gets_one_verdict_through_every_interface() {
             allowed_seen += 1;
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    assert!(allowed_seen > 50, "only {allowed_seen} allowed cases: the table checks too little");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        allowed_seen > 50,
+        "only {allowed_seen} allowed cases: the table checks too little"
+    );
 }
 
 #[tokio::test]
@@ -1009,9 +1081,12 @@ async fn a_permission_check_acts_only_as_the_member_or_with_the_role() {
     for p in &cat.permissions {
         for (i, m) in w.members.iter().enumerate().take(3) {
             let application = p.kind == scopegate_core::catalog::PermissionKind::Application;
-            let token = w
-                .s
-                .mint(DEMO_APP, if application { None } else { Some(&m.1) }, &p.name)
+            let token =
+                w.s.mint(
+                    DEMO_APP,
+                    if application { None } else { Some(&m.1) },
+                    &p.name,
+                )
                 .await;
             for resource in [
                 m.2.clone(),
@@ -1029,12 +1104,16 @@ async fn a_permission_check_acts_only_as_the_member_or_with_the_role() {
                 .await;
                 let allowed = v["allowed"] == true;
                 let may = match &p.role_restriction {
-                    Some(rr) => scopegate_core::routes::parse_urn(&resource).is_some_and(|(rt, id)| {
-                        rt == rr.resource
-                            && m.3.iter().any(|a| {
-                                a.resource_type == rt && a.resource_id == id && rr.roles.contains(&a.role)
-                            })
-                    }),
+                    Some(rr) => {
+                        scopegate_core::routes::parse_urn(&resource).is_some_and(|(rt, id)| {
+                            rt == rr.resource
+                                && m.3.iter().any(|a| {
+                                    a.resource_type == rt
+                                        && a.resource_id == id
+                                        && rr.roles.contains(&a.role)
+                                })
+                        })
+                    }
                     None => !application && resource == m.2,
                 };
                 // Allowed only where the rules allow (whether the app's products grant it is
