@@ -360,6 +360,24 @@ fn resolve_kind(
             ));
         }
     }
+    // Writing on an organization or an ad account acts for it: only a role on it allows that
+    // (reference 9: "Restricted to organizations in which the authenticated member has one of
+    // the following roles"). A permission without a role restriction would let any member post
+    // as, or change, any organization.
+    if method != "GET" && matches!(kind, TargetKind::Organization | TargetKind::AdAccount) {
+        for p in &r.permissions {
+            let restricted = catalog
+                .permission(p.get_ref())
+                .is_some_and(|x| x.role_restriction.is_some());
+            if !restricted {
+                return Err(format!(
+                    "\"{}\" is not role-restricted, so it cannot allow {method} {path}: writing on {} targets needs a role on them",
+                    p.get_ref(),
+                    kind.as_str()
+                ));
+            }
+        }
+    }
     Ok(kind)
 }
 

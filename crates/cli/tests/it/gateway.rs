@@ -681,7 +681,14 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
     c.route.permissions.iter().any(|p| {
         held.contains(p)
             && match &cat.permission(p).unwrap().role_restriction {
-                None => true,
+                // Writing for an organization or ad account needs a role on it.
+                None => {
+                    c.route.method == "GET"
+                        || !matches!(
+                            c.route.kind,
+                            TargetKind::Organization | TargetKind::AdAccount
+                        )
+                }
                 Some(rr) => match (target, member) {
                     (Some(Target::Resource(rt, id)), Some(m)) if *rt == rr.resource => {
                         m.3.iter().any(|a| {
@@ -1128,4 +1135,80 @@ async fn a_permission_check_acts_only_as_the_member_or_with_the_role() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The allowed side is reached too (own person, roles of the demo member and the viewer).
     assert!(allowed_seen > 20, "only {allowed_seen} allowed answers");
+}
+
+#[test]
+fn routes_check_refuses_tables_that_would_guess_a_target() {
+    let dir = TempDir::new("routes-kinds");
+    let f = dir.path().join("kinds.toml");
+    std::fs::write(
+        &f,
+        "[api]\nname = \"x\"\n\n\
+         [[route]]\nmethod = \"POST\"\npath = \"/shares\"\nresource = \"shares\"\npermissions = [\"w_member_social\"]\ntarget = { from = \"body\", name = \"owner\" }\n\n\
+         [[route]]\nmethod = \"GET\"\npath = \"/pages/{id}\"\nwhen = \"organization\"\nresource = \"pages\"\npermissions = [\"r_ads\"]\ntarget = { from = \"path\", name = \"id\" }\n\n\
+         [[route]]\nmethod = \"POST\"\npath = \"/pages/{id}\"\nwhen = \"organization\"\nresource = \"pages\"\npermissions = [\"r_organization_social\"]\ntarget = { from = \"path\", name = \"id\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["routes", "check", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("POST /shares names a target: say which kind"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"r_ads\" is restricted to ad_account roles, but GET /pages/{id} acts on organization targets"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "\"r_organization_social\" is not role-restricted, so it cannot allow POST /pages/{id}"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn only_a_role_lets_a_member_write_for_an_organization_or_ad_account() {
+    let s = server().await;
+    let key = rs_key(&s).await;
+    // No roles at all; old permissions without a role restriction, still before their cut-off.
+    let member = s.member_id("developer@scopegate.local");
+    let t = s
+        .mint(
+            DEMO_APP,
+            Some(&member),
+            "rw_company_admin rw_organization rw_ad_campaigns rw_dmp_segments r_marketing_leadgen_automation r_ads_leadgen_automation",
+        )
+        .await;
+    for (path, body) in [
+        ("/rest/posts", json!({"author": "urn:li:organization:1"})),
+        ("/rest/organizations/1", json!({"description": "x"})),
+        (
+            "/v2/adCampaignsV2",
+            json!({"account": "urn:li:sponsoredAccount:1"}),
+        ),
+        (
+            "/rest/dmpSegments",
+            json!({"account": "urn:li:sponsoredAccount:1"}),
+        ),
+        (
+            "/rest/leadFormResponses",
+            json!({"owner": "urn:li:organization:1"}),
+        ),
+    ] {
+        let raw = body.to_string();
+        let (status, out) = send(&s, &t, Method::POST, path, Some(raw.as_bytes())).await;
+        assert_eq!(status, 403, "POST {path}: {out}");
+        let (_, v) = check(
+            &s,
+            &key,
+            json!({"token": t, "method": "POST", "path": path, "body": body}),
+        )
+        .await;
+        assert_eq!(v["allowed"], false, "POST {path}: {v}");
+    }
 }
