@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::oidc::{bearer, pairwise_sub};
-use crate::ops::keys::{self, KeyKind};
+use crate::ops::keys::KeyKind;
 use crate::state::{App, AppState};
 use crate::wire::ApiError;
 
@@ -352,10 +352,24 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, bytes: Byt
         .and_then(|v| v.split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim().to_string());
+    // The key is looked up here rather than through `keys::authenticate`, which reads a store
+    // error as "no such key": an outage is a 503, not a 401 telling the caller its key is wrong.
     let authorized = match key {
-        Some(k) => keys::authenticate(&state, &k, KeyKind::ResourceServer)
-            .await
-            .is_some(),
+        Some(k) => {
+            let hash = state.keys.token_hash.hash_str(&k).as_str().to_string();
+            let found = state
+                .store
+                .read(move |c| {
+                    scopegate_store::keys::api_key_name(c, &hash, KeyKind::ResourceServer.as_str())
+                })
+                .await;
+            match found {
+                Ok(name) => name.is_some(),
+                Err(e) => {
+                    return unavailable("authenticating the resource server", &e).into_response()
+                }
+            }
+        }
         None => false,
     };
     if !authorized {

@@ -1212,3 +1212,16 @@ async fn only_a_role_lets_a_member_write_for_an_organization_or_ad_account() {
         assert_eq!(v["allowed"], false, "POST {path}: {v}");
     }
 }
+
+#[tokio::test]
+async fn a_store_outage_at_the_decision_api_is_a_503_not_a_missing_key() {
+    let s = server().await;
+    let key = rs_key(&s).await;
+    s.state
+        .store
+        .write(|c| c.execute("DROP TABLE admin_api_keys", &[]))
+        .await
+        .unwrap();
+    let (status, out) = check(&s, &key, json!({"permission": "openid"})).await;
+    assert_eq!(status, 503, "{out}");
+}
