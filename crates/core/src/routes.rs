@@ -143,7 +143,15 @@ impl Route {
             match seg {
                 Segment::Literal(l) if l == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) => params.push((name.clone(), percent_decode(part))),
+                Segment::Param(name) => {
+                    // A dot segment or an encoded slash is a different path once a backend
+                    // normalizes it (RFC 3986 5.2.4): `/rest/posts/..` is `/rest`, not a post.
+                    let v = percent_decode(part);
+                    if v == "." || v == ".." || v.contains('/') || v.contains('\\') {
+                        return None;
+                    }
+                    params.push((name.clone(), v))
+                }
             }
         }
         Some(params)

@@ -1225,3 +1225,31 @@ async fn a_store_outage_at_the_decision_api_is_a_503_not_a_missing_key() {
     let (status, out) = check(&s, &key, json!({"permission": "openid"})).await;
     assert_eq!(status, 503, "{out}");
 }
+
+#[tokio::test]
+async fn a_dot_segment_matches_no_route() {
+    let s = server_behind(Some(Gateway::Traefik)).await;
+    let member = s.member_id(MEMBER);
+    let t = s.mint(DEMO_APP, Some(&member), "r_member_social").await;
+    // (Headers, not Envoy's path: the HTTP client would normalize a path itself.)
+    // A backend normalizes `/rest/posts/..` to `/rest`: it must not pass as GET /rest/posts/{id}.
+    for path in [
+        "/rest/posts/..",
+        "/rest/posts/%2e%2e",
+        "/rest/posts/%2E",
+        "/rest/posts/a%2Fb",
+    ] {
+        let r = forward_auth_request(&s, Gateway::Traefik, &t, "GET", path, None, "/v2/me");
+        assert_eq!(status_of(r).await, 404, "{path}");
+    }
+    let r = forward_auth_request(
+        &s,
+        Gateway::Traefik,
+        &t,
+        "GET",
+        "/rest/posts/1",
+        None,
+        "/v2/me",
+    );
+    assert_eq!(status_of(r).await, 200);
+}
