@@ -356,3 +356,70 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
         needs: route.permissions.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_field_is_read_once_at_the_top_level_or_refused() {
+        let read = |b: &str| body_field(b.as_bytes(), "author");
+        assert_eq!(read(r#"{"author": "a"}"#), Ok(Some("a".into())));
+        assert_eq!(read(r#"{"x": {"author": "a"}}"#), Ok(None));
+        assert_eq!(
+            read(r#"{"author": "a", "author": "b"}"#),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            read(r#"{"\u0061uthor": "a", "author": "b"}"#),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            read(r#"{"author": ["a"]}"#),
+            Err(TargetProblem::NotOneValue)
+        );
+        assert_eq!(
+            read(r#"[{"author": "a"}]"#),
+            Err(TargetProblem::UnreadableBody)
+        );
+        assert_eq!(
+            read(r#"{"author": "a"} {}"#),
+            Err(TargetProblem::UnreadableBody)
+        );
+    }
+
+    #[test]
+    fn targets_parse_only_in_their_canonical_form() {
+        let org = |v: &str| parse_target(v, TargetKind::Organization, false);
+        assert_eq!(
+            org("urn:li:organization:7"),
+            Ok(Target::Resource(ResourceType::Organization, 7))
+        );
+        for v in [
+            "urn:li:Organization:7",
+            "urn:li:company:7",
+            "urn:li:organizationBrand:7",
+            "urn:li:organization: 7",
+            "urn:li:organization:07",
+            "urn:li:organization:+7",
+            "urn:li:organization:0",
+            "7",
+            "urn:li:person:a b",
+        ] {
+            assert_eq!(org(v), Err(TargetProblem::NotCanonical), "{v}");
+        }
+        assert_eq!(
+            parse_target("7", TargetKind::AdAccount, true),
+            Ok(Target::Resource(ResourceType::AdAccount, 7))
+        );
+        assert_eq!(
+            query_field(Some("a=1&a=2"), "a"),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            query_field(Some("a=List(x,y)"), "a"),
+            Err(TargetProblem::NotOneValue)
+        );
+        assert_eq!(query_field(Some("a=List(x)"), "a"), Ok(Some("x".into())));
+    }
+}
