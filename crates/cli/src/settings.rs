@@ -78,6 +78,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The gateway in front of /authz/v1/forward-auth: nginx, traefik or envoy. It names the one
+    /// source of the original method and URI; without it forward-auth refuses every request.
+    #[arg(long, env = "SCOPEGATE_FORWARD_AUTH_GATEWAY", value_name = "GATEWAY")]
+    pub forward_auth_gateway: Option<scopegate_server::enforce::Gateway>,
     /// Seconds a client may take for the TLS handshake.
     #[arg(long, env = "SCOPEGATE_HANDSHAKE_TIMEOUT", value_name = "SECONDS")]
     pub handshake_timeout: Option<u64>,
@@ -127,6 +131,7 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     drain_seconds: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    forward_auth_gateway: Option<scopegate_server::enforce::Gateway>,
     handshake_timeout: Option<u64>,
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
@@ -179,6 +184,9 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         Some(list) if !list.is_empty() => list,
         _ => file.trusted_proxies.unwrap_or_default(),
     };
+    config.forward_auth_gateway = serve
+        .and_then(|s| s.forward_auth_gateway)
+        .or(file.forward_auth_gateway);
     config.tls_cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
     config.tls_key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
     config.catalog_path = global.catalog.clone().or(file.catalog);

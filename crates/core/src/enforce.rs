@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, ResourceType};
 use crate::model::{RoleAssignment, TokenRecord, TokenState, UnixTime};
 use crate::oauth::authorized_scopes;
 use crate::portal::effective_permissions;
-use crate::routes::{Route, TokenKindRule};
+use crate::routes::{Route, TargetKind, TokenKindRule};
 use crate::scope::ScopeSet;
 
 /// Why a call is refused.
@@ -38,6 +38,51 @@ pub enum Denial {
     },
     /// A daily quota is spent.
     QuotaExceeded,
+    /// The request's target cannot be read as one canonical target of the route's kind: it is
+    /// missing, repeated, not one string, not a canonical URN, or of another kind. Never a
+    /// fallback to another route or to "no target".
+    TargetInvalid {
+        problem: TargetProblem,
+    },
+    /// The request names another member's person URN: a member permission acts only as the
+    /// member themself.
+    OtherMember,
+}
+
+/// Why the target of a request cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetProblem {
+    /// The route acts on a resource and the request names none (for a body target: no body, or
+    /// no such field, which is what a gateway that does not forward the body sends).
+    Missing,
+    /// The parameter or JSON key appears more than once: a backend may read another one.
+    Repeated,
+    /// Not one string: an array, a number, an object, or a `List(…)` of several.
+    NotOneValue,
+    /// The body is not one JSON object.
+    UnreadableBody,
+    /// Not a canonical URN (`urn:li:organization:1`, exact case, no alias, spaces or zeros).
+    NotCanonical,
+    /// A target of a kind the route (and its siblings on the same path) does not act on.
+    WrongKind,
+    /// Two routes of the same path could both act on what the request names.
+    Ambiguous,
+}
+
+impl TargetProblem {
+    /// A sentence for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TargetProblem::Missing => "names no target (a body target needs the JSON body)",
+            TargetProblem::Repeated => "names its target more than once",
+            TargetProblem::NotOneValue => "names a target that is not one string",
+            TargetProblem::UnreadableBody => "has a body that is not one JSON object",
+            TargetProblem::NotCanonical => "names a target that is not a canonical URN",
+            TargetProblem::WrongKind => "names a target of a kind this route does not act on",
+            TargetProblem::Ambiguous => "names a target more than one route could act on",
+        }
+    }
 }
 
 /// An allowed call.
@@ -87,22 +132,109 @@ pub enum Target {
     Resource(ResourceType, i64),
     /// `urn:li:person:{id}`: the caller may act only as itself.
     Person(String),
-    /// Something else (or unparseable): no role can hold on it.
-    Other(String),
 }
 
-/// Parses a target value (a URN, or a bare id for a route whose resource type is known).
-pub fn parse_target(value: &str, expect: Option<ResourceType>) -> Target {
+impl Target {
+    /// The kind of target this is.
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Target::Resource(rt, _) => TargetKind::of(*rt),
+            Target::Person(_) => TargetKind::Person,
+        }
+    }
+}
+
+/// Parses a target value strictly: a canonical URN, or (`bare_id`, for a path segment of a route
+/// acting on an organization or ad account) a canonical bare id.
+pub fn parse_target(value: &str, kind: TargetKind, bare_id: bool) -> Result<Target, TargetProblem> {
     if let Some((rt, id)) = crate::routes::parse_urn(value) {
-        return Target::Resource(rt, id);
+        return Ok(Target::Resource(rt, id));
     }
     if let Some(p) = value.strip_prefix("urn:li:person:") {
-        return Target::Person(p.to_string());
+        // Person ids are base64url (pairwise subjects): anything else is not a person scopegate knows.
+        if !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(Target::Person(p.to_string()));
+        }
+        return Err(TargetProblem::NotCanonical);
     }
-    match (expect, value.parse::<i64>()) {
-        (Some(rt), Ok(id)) => Target::Resource(rt, id),
-        _ => Target::Other(value.to_string()),
+    let rt = match kind {
+        TargetKind::Organization => Some(ResourceType::Organization),
+        TargetKind::AdAccount => Some(ResourceType::AdAccount),
+        TargetKind::Person | TargetKind::None => None,
+    };
+    match (bare_id, rt, crate::routes::canonical_id(value)) {
+        (true, Some(rt), Some(id)) => Ok(Target::Resource(rt, id)),
+        _ => Err(TargetProblem::NotCanonical),
     }
+}
+
+/// Reads one query parameter: absent, one value, or refused when it is repeated (a backend may
+/// act on another occurrence than the one checked). LinkedIn's finders wrap lists,
+/// `accounts=List(urn%3Ali%3AsponsoredAccount%3A1)`: a list of one is its element, a list of
+/// several is refused (one call, one target).
+pub fn query_field(query: Option<&str>, name: &str) -> Result<Option<String>, TargetProblem> {
+    let Some(q) = query else { return Ok(None) };
+    let mut values = url::form_urlencoded::parse(q.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(TargetProblem::Repeated);
+    }
+    match v.strip_prefix("List(").and_then(|r| r.strip_suffix(')')) {
+        Some(inner) if inner.contains(',') => Err(TargetProblem::NotOneValue),
+        Some(inner) => Ok(Some(inner.to_string())),
+        None => Ok(Some(v)),
+    }
+}
+
+/// Reads one top-level string field of a JSON object body. serde_json keeps the last of
+/// duplicate keys while other parsers keep the first, so a key that appears twice is refused
+/// (keys compare after JSON unescaping, as every parser sees them).
+pub fn body_field(body: &[u8], name: &str) -> Result<Option<String>, TargetProblem> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    struct Field<'a>(&'a str);
+    impl<'de> Visitor<'de> for Field<'_> {
+        type Value = Result<Option<String>, TargetProblem>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            let mut count = 0usize;
+            while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                if k == self.0 {
+                    count += 1;
+                    found = Some(m.next_value::<serde_json::Value>()?);
+                } else {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(match (count, found) {
+                (0, _) => Ok(None),
+                (1, Some(serde_json::Value::String(s))) => Ok(Some(s)),
+                (1, _) => Err(TargetProblem::NotOneValue),
+                _ => Err(TargetProblem::Repeated),
+            })
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Field<'_> {
+        type Value = Result<Option<String>, TargetProblem>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = Field(name)
+        .deserialize(&mut de)
+        .map_err(|_| TargetProblem::UnreadableBody)?;
+    de.end().map_err(|_| TargetProblem::UnreadableBody)?;
+    read
 }
 
 /// What a decision looks at, loaded by the caller.
@@ -114,7 +246,8 @@ pub struct Facts<'a> {
     pub roles: &'a [RoleAssignment],
     /// The member's person id as the app sees it (`urn:li:person:{id}`).
     pub person: Option<&'a str>,
-    pub target: Option<&'a Target>,
+    /// The target the request names (`Ok(None)`: none), or why it cannot be used.
+    pub target: Result<Option<&'a Target>, TargetProblem>,
     pub now: UnixTime,
     pub today: Date,
 }
@@ -136,6 +269,29 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
         }
         _ => {}
     }
+    // The target, before any permission is looked at: one canonical target of the route's kind,
+    // or none for a route that acts on none. Anything else is refused, never guessed.
+    let target = target.map_err(|problem| Denial::TargetInvalid { problem })?;
+    match (route.kind, target) {
+        (TargetKind::None, None) => {}
+        (_, None) => {
+            return Err(Denial::TargetInvalid {
+                problem: TargetProblem::Missing,
+            })
+        }
+        (k, Some(t)) if t.kind() != k => {
+            return Err(Denial::TargetInvalid {
+                problem: TargetProblem::WrongKind,
+            })
+        }
+        _ => {}
+    }
+    // A member permission acts only as the member: on a person route the person is the caller.
+    if let Some(Target::Person(id)) = target {
+        if person != Some(id.as_str()) {
+            return Err(Denial::OtherMember);
+        }
+    }
     let scopes = effective_token_scopes(catalog, token, approved, today);
     let held: Vec<&String> = route
         .permissions
@@ -153,13 +309,15 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
             continue;
         };
         match &perm.role_restriction {
+            // Writing for an organization or ad account needs a role on it (the route table
+            // refuses such a route at load; this holds for tables built any other way too).
+            None if route.method != "GET"
+                && matches!(route.kind, TargetKind::Organization | TargetKind::AdAccount) =>
+            {
+                continue
+            }
+            // The route's kind was checked above: the table says this permission acts on it.
             None => {
-                // A member permission that names a person acts only as that member.
-                if let (Some(Target::Person(id)), Some(me)) = (target, person) {
-                    if id != me {
-                        continue;
-                    }
-                }
                 return Ok(Allowed {
                     permission: p.clone(),
                     scopes: scopes.iter().map(str::to_string).collect(),
@@ -197,4 +355,71 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
     Err(role_denial.unwrap_or(Denial::ScopeMissing {
         needs: route.permissions.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_field_is_read_once_at_the_top_level_or_refused() {
+        let read = |b: &str| body_field(b.as_bytes(), "author");
+        assert_eq!(read(r#"{"author": "a"}"#), Ok(Some("a".into())));
+        assert_eq!(read(r#"{"x": {"author": "a"}}"#), Ok(None));
+        assert_eq!(
+            read(r#"{"author": "a", "author": "b"}"#),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            read(r#"{"\u0061uthor": "a", "author": "b"}"#),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            read(r#"{"author": ["a"]}"#),
+            Err(TargetProblem::NotOneValue)
+        );
+        assert_eq!(
+            read(r#"[{"author": "a"}]"#),
+            Err(TargetProblem::UnreadableBody)
+        );
+        assert_eq!(
+            read(r#"{"author": "a"} {}"#),
+            Err(TargetProblem::UnreadableBody)
+        );
+    }
+
+    #[test]
+    fn targets_parse_only_in_their_canonical_form() {
+        let org = |v: &str| parse_target(v, TargetKind::Organization, false);
+        assert_eq!(
+            org("urn:li:organization:7"),
+            Ok(Target::Resource(ResourceType::Organization, 7))
+        );
+        for v in [
+            "urn:li:Organization:7",
+            "urn:li:company:7",
+            "urn:li:organizationBrand:7",
+            "urn:li:organization: 7",
+            "urn:li:organization:07",
+            "urn:li:organization:+7",
+            "urn:li:organization:0",
+            "7",
+            "urn:li:person:a b",
+        ] {
+            assert_eq!(org(v), Err(TargetProblem::NotCanonical), "{v}");
+        }
+        assert_eq!(
+            parse_target("7", TargetKind::AdAccount, true),
+            Ok(Target::Resource(ResourceType::AdAccount, 7))
+        );
+        assert_eq!(
+            query_field(Some("a=1&a=2"), "a"),
+            Err(TargetProblem::Repeated)
+        );
+        assert_eq!(
+            query_field(Some("a=List(x,y)"), "a"),
+            Err(TargetProblem::NotOneValue)
+        );
+        assert_eq!(query_field(Some("a=List(x)"), "a"), Ok(Some("x".into())));
+    }
 }

@@ -47,6 +47,26 @@ pub enum TargetKind {
     None,
 }
 
+impl TargetKind {
+    /// The name used in route tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Person => "person",
+            TargetKind::Organization => "organization",
+            TargetKind::AdAccount => "ad_account",
+            TargetKind::None => "none",
+        }
+    }
+
+    /// The kind of target a resource type is.
+    pub fn of(rt: ResourceType) -> TargetKind {
+        match rt {
+            ResourceType::Organization => TargetKind::Organization,
+            ResourceType::AdAccount => TargetKind::AdAccount,
+        }
+    }
+}
+
 /// Which kind of token a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,8 +93,12 @@ pub struct Route {
     /// Any one of these permissions allows the call.
     pub permissions: Vec<String>,
     pub target: Option<TargetSource>,
-    /// The kind of target this route is for, when one path serves several.
+    /// The kind of target this route is for, when one path serves several (as written).
     pub when: Option<TargetKind>,
+    /// The kind of target the route acts on, resolved at load: `when`, or the resource type of
+    /// its role-restricted permissions, or `none` for a route without a target. A request naming
+    /// a target of another kind is refused, never routed elsewhere.
+    pub kind: TargetKind,
     pub tokens: TokenKindRule,
     pub quota: Quota,
     /// What scopegate's sandbox does when the call is allowed (ignored for operators' APIs).
@@ -119,7 +143,15 @@ impl Route {
             match seg {
                 Segment::Literal(l) if l == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) => params.push((name.clone(), percent_decode(part))),
+                Segment::Param(name) => {
+                    // A dot segment or an encoded slash is a different path once a backend
+                    // normalizes it (RFC 3986 5.2.4): `/rest/posts/..` is `/rest`, not a post.
+                    let v = percent_decode(part);
+                    if v == "." || v == ".." || v.contains('/') || v.contains('\\') {
+                        return None;
+                    }
+                    params.push((name.clone(), v))
+                }
             }
         }
         Some(params)
@@ -208,6 +240,13 @@ impl RouteTable {
                 });
             }
             let segments = parse_segments(&path);
+            let kind = resolve_kind(&r, catalog, &method, &path).unwrap_or_else(|reason| {
+                problems.push(Problem {
+                    line: line_of(r.path.span().start),
+                    reason,
+                });
+                TargetKind::None
+            });
             // Two routes that match the same requests would make the decision ambiguous.
             let shape: Vec<String> = segments
                 .iter()
@@ -216,7 +255,7 @@ impl RouteTable {
                     Segment::Param(_) => "{}".into(),
                 })
                 .collect();
-            if !seen.insert((method.clone(), shape, r.when)) {
+            if !seen.insert((method.clone(), shape, Some(kind))) {
                 problems.push(Problem {
                     line: line_of(r.path.span().start),
                     reason: format!("{method} {path} duplicates an earlier route"),
@@ -255,6 +294,7 @@ impl RouteTable {
                 permissions: r.permissions.iter().map(|p| p.get_ref().clone()).collect(),
                 target: r.target,
                 when: r.when,
+                kind,
                 tokens: r.tokens,
                 quota: r.quota,
                 action: r.action,
@@ -281,13 +321,92 @@ impl RouteTable {
     }
 }
 
-/// Parses LinkedIn URNs of the resources roles are held on.
+/// The kind of target a route acts on (see [`Route::kind`]), or why the table cannot say.
+fn resolve_kind(
+    r: &RawRoute,
+    catalog: &Catalog,
+    method: &str,
+    path: &str,
+) -> Result<TargetKind, String> {
+    let restricted: Vec<(&str, ResourceType)> = r
+        .permissions
+        .iter()
+        .filter_map(|p| {
+            let rr = catalog.permission(p.get_ref())?.role_restriction.as_ref()?;
+            Some((p.get_ref().as_str(), rr.resource))
+        })
+        .collect();
+    let kind = match (r.when, &r.target) {
+        (Some(TargetKind::None), Some(_)) => {
+            return Err(format!("{method} {path} names a target but is for when = \"none\""))
+        }
+        (Some(TargetKind::None), None) | (None, None) => return Ok(TargetKind::None),
+        (Some(k), None) => {
+            return Err(format!(
+                "{method} {path} is for {} targets but names no target",
+                k.as_str()
+            ))
+        }
+        (Some(k), Some(_)) => k,
+        (None, Some(_)) => match restricted.first() {
+            Some((_, rt)) => TargetKind::of(*rt),
+            None => {
+                return Err(format!(
+                    "{method} {path} names a target: say which kind it is with when = \"person\" | \"organization\" | \"ad_account\""
+                ))
+            }
+        },
+    };
+    // A role-restricted permission is checked on its own resource type: on a route for another
+    // kind of target it could never allow the call, or worse, would be checked on the wrong kind.
+    for (p, rt) in restricted {
+        if TargetKind::of(rt) != kind {
+            return Err(format!(
+                "\"{p}\" is restricted to {} roles, but {method} {path} acts on {} targets",
+                rt.as_str(),
+                kind.as_str()
+            ));
+        }
+    }
+    // Writing on an organization or an ad account acts for it: only a role on it allows that
+    // (reference 9: "Restricted to organizations in which the authenticated member has one of
+    // the following roles"). A permission without a role restriction would let any member post
+    // as, or change, any organization.
+    if method != "GET" && matches!(kind, TargetKind::Organization | TargetKind::AdAccount) {
+        for p in &r.permissions {
+            let restricted = catalog
+                .permission(p.get_ref())
+                .is_some_and(|x| x.role_restriction.is_some());
+            if !restricted {
+                return Err(format!(
+                    "\"{}\" is not role-restricted, so it cannot allow {method} {path}: writing on {} targets needs a role on them",
+                    p.get_ref(),
+                    kind.as_str()
+                ));
+            }
+        }
+    }
+    Ok(kind)
+}
+
+/// A canonical LinkedIn id: decimal digits, no sign, no leading zero, no spaces, at least 1.
+pub fn canonical_id(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses the URNs of the resources roles are held on, strictly: exactly
+/// `urn:li:organization:{id}` or `urn:li:sponsoredAccount:{id}` with a canonical id. Another
+/// case, an alias (`company`, `organizationBrand`), spaces or leading zeros are not the same
+/// resource to scopegate, whatever a backend might make of them, so they match nothing.
 pub fn parse_urn(urn: &str) -> Option<(ResourceType, i64)> {
     let rest = urn.strip_prefix("urn:li:")?;
     let (kind, id) = rest.split_once(':')?;
-    let id: i64 = id.parse().ok()?;
+    let id = canonical_id(id)?;
     match kind {
-        "organization" | "organizationBrand" => Some((ResourceType::Organization, id)),
+        "organization" => Some((ResourceType::Organization, id)),
         "sponsoredAccount" => Some((ResourceType::AdAccount, id)),
         _ => None,
     }

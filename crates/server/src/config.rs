@@ -45,6 +45,9 @@ pub struct Config {
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client; from any other peer the
     /// header is ignored. Throttles and sign-in limits key on the client so found.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The gateway in front of forward-auth, which names where the original request's method and
+    /// URI are read (docs/routes.md). None: forward-auth refuses every request.
+    pub forward_auth_gateway: Option<crate::enforce::Gateway>,
     /// Timeouts and connection caps of the HTTPS listeners.
     pub transport: TransportLimits,
     /// A bearer token that opens `/metrics` on the public listener. Without one, `/metrics` is
@@ -110,6 +113,7 @@ impl Config {
             admin_listen: None,
             drain_seconds: 0,
             trusted_proxies: Vec::new(),
+            forward_auth_gateway: None,
             transport: TransportLimits::default(),
             metrics_token: None,
         }

@@ -6,16 +6,17 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_core::catalog::ResourceType;
-use scopegate_core::enforce::{decide, parse_target, Allowed, Denial, Facts, Target};
+use scopegate_core::enforce::{
+    body_field, decide, parse_target, query_field, Allowed, Denial, Facts, Target, TargetProblem,
+};
 use scopegate_core::model::{RoleAssignment, TokenKind, TokenRecord};
-use scopegate_core::routes::{Route, TargetKind, TargetSource};
+use scopegate_core::routes::{Route, RouteTable, TargetKind, TargetSource};
 use scopegate_store::{apps, members, sandbox, tokens};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::oidc::{bearer, pairwise_sub};
-use crate::ops::keys::{self, KeyKind};
+use crate::ops::keys::KeyKind;
 use crate::state::{App, AppState};
 use crate::wire::ApiError;
 
@@ -47,90 +48,103 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn target_value(
+/// The target a route names in this request: `Ok(None)` when it names none, or why it cannot be
+/// read (repeated, not one string, not canonical).
+fn read_target(
     route: &Route,
     params: &[(String, String)],
     query: Option<&str>,
     body: Option<&[u8]>,
-) -> Option<String> {
-    match route.target.as_ref()? {
-        TargetSource::Path(n) => params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
-        TargetSource::Query(n) => {
-            // LinkedIn's finders wrap lists: accounts=List(urn%3Ali%3AsponsoredAccount%3A1).
-            let v = query_param(query, n)?;
-            Some(
-                v.strip_prefix("List(")
-                    .and_then(|r| r.strip_suffix(')'))
-                    .map(str::to_string)
-                    .unwrap_or(v),
-            )
-        }
-        TargetSource::Body(n) => {
-            let v: Value = serde_json::from_slice(body?).ok()?;
-            v.get(n)?.as_str().map(str::to_string)
-        }
+) -> Result<Option<Target>, TargetProblem> {
+    let (value, bare_id) = match &route.target {
+        None => return Ok(None),
+        Some(TargetSource::Path(n)) => (
+            params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+            true,
+        ),
+        Some(TargetSource::Query(n)) => (query_field(query, n)?, false),
+        Some(TargetSource::Body(n)) => match body {
+            None => (None, false),
+            Some(b) => (body_field(b, n)?, false),
+        },
+    };
+    value
+        .map(|v| parse_target(&v, route.kind, bare_id))
+        .transpose()
+}
+
+/// The error sent when the store cannot answer: an explicit 503, never an allow or a throttle.
+fn unavailable(what: &str, e: &scopegate_store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "enforcement: {what}: store failed");
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        service_error_code: 503,
+        code: None,
+        message: "try again shortly".into(),
+        challenge: None,
     }
 }
 
-fn kind_of(t: Option<&Target>) -> TargetKind {
-    match t {
-        None => TargetKind::None,
-        Some(Target::Person(_)) => TargetKind::Person,
-        Some(Target::Resource(ResourceType::Organization, _)) => TargetKind::Organization,
-        Some(Target::Resource(ResourceType::AdAccount, _)) => TargetKind::AdAccount,
-        Some(Target::Other(_)) => TargetKind::None,
-    }
-}
-
-fn expected_type(route: &Route, catalog: &scopegate_core::Catalog) -> Option<ResourceType> {
-    route.permissions.iter().find_map(|p| {
-        catalog
-            .permission(p)
-            .and_then(|x| x.role_restriction.as_ref())
-            .map(|r| r.resource)
-    })
-}
-
-/// Evaluates a call: finds the route, loads the token, the app's programs and the member's
-/// roles in one read, and decides. `Err` is a response to send as is (no route, no token).
+/// Evaluates a call against the deployment's route table (see [`evaluate_on`]).
 pub async fn evaluate(state: &App, call: Call<'_>) -> Result<Verdict, ApiError> {
-    let candidates = state.routes.candidates(call.method, call.path);
+    let routes = state.routes.clone();
+    evaluate_on(state, &routes, call).await
+}
+
+/// Evaluates a call: finds the route, reads its target strictly, loads the token, the app's
+/// programs and the member's roles in one read, decides, and counts the quota. `Err` is a
+/// response to send as is (no route, no token, the store down).
+pub async fn evaluate_on(
+    state: &App,
+    table: &RouteTable,
+    call: Call<'_>,
+) -> Result<Verdict, ApiError> {
+    let candidates = table.candidates(call.method, call.path);
     if candidates.is_empty() {
         return Err(ApiError::not_found(format!(
             "no route for {} {}",
             call.method, call.path
         )));
     }
-    // What does the request target? The first candidate that can read a target decides the
-    // kind; then the route for that kind is chosen (one path may serve several kinds).
-    let named = candidates.iter().find_map(|(route, params)| {
-        target_value(route, params, call.query, call.body)
-            .map(|v| parse_target(&v, expected_type(route, &state.catalog)))
-    });
-    let kind = kind_of(named.as_ref());
-    let (route, params) = candidates
+    // What does the request target? Every candidate reads its own target; one that cannot be
+    // read refuses the call (never a fallback to a sibling route or to "no target"). Then the
+    // route is the one candidate acting on the kind named; with no target named, the one acting
+    // on none.
+    let readings: Vec<Result<Option<Target>, TargetProblem>> = candidates
         .iter()
-        .find(|(route, _)| route.when.is_none_or(|w| w == kind))
-        .or_else(|| candidates.first())
+        .map(|(route, params)| read_target(route, params, call.query, call.body))
+        .collect();
+    let named = readings.iter().any(|r| matches!(r, Ok(Some(_))));
+    let matching: Vec<usize> = (0..candidates.len())
+        .filter(|&i| match (&readings[i], candidates[i].0.kind) {
+            (Ok(Some(t)), k) => named && t.kind() == k,
+            (Ok(None), TargetKind::None) => !named,
+            _ => false,
+        })
+        .collect();
+    let problem = readings.iter().find_map(|r| r.as_ref().err().copied());
+    let (chosen, target) = match (problem, matching.as_slice()) {
+        (Some(p), _) => (0, Err(p)),
+        (None, [i]) => (*i, readings[*i].clone()),
+        (None, []) if named => (0, Err(TargetProblem::WrongKind)),
+        (None, []) => (0, Err(TargetProblem::Missing)),
+        (None, _) => (0, Err(TargetProblem::Ambiguous)),
+    };
+    let (route, params) = candidates
+        .get(chosen)
         .map(|(r, p)| ((*r).clone(), p.clone()))
         .ok_or_else(|| ApiError::not_found("no route"))?;
-    let target = target_value(&route, &params, call.query, call.body)
-        .map(|v| parse_target(&v, expected_type(&route, &state.catalog)));
     let token = call.token?;
-    let loaded = load(state, &token).await.map_err(|e| {
-        tracing::error!(error = %e, "enforcement: store failed");
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            service_error_code: 503,
-            code: None,
-            message: "try again shortly".into(),
-            challenge: None,
-        }
-    })?;
+    let loaded = load(state, &token)
+        .await
+        .map_err(|e| unavailable("loading the token", &e))?;
     let mut v = verdict(state, route, loaded, target, params);
     if let (Ok(_), Some(tok)) = (&v.result, &v.token) {
-        if let Err(d) = spend_quota(state, &v.route, tok).await {
-            v.result = Err(d);
+        let within = spend_quota(state, &v.route, tok)
+            .await
+            .map_err(|e| unavailable("counting the quota", &e))?;
+        if !within {
+            v.result = Err(Denial::QuotaExceeded);
         }
     }
     Ok(v)
@@ -144,7 +158,7 @@ fn verdict(
     state: &App,
     route: Route,
     (t, approved, roles): Loaded,
-    target: Option<Target>,
+    target: Result<Option<Target>, TargetProblem>,
     params: Vec<(String, String)>,
 ) -> Verdict {
     let person = t.as_ref().and_then(|t| {
@@ -161,7 +175,7 @@ fn verdict(
             approved: &approved,
             roles: &roles,
             person: person.as_deref(),
-            target: target.as_ref(),
+            target: target.as_ref().map(Option::as_ref).map_err(|p| *p),
             now,
             today: crate::clock::date_of(now),
         },
@@ -171,7 +185,7 @@ fn verdict(
         token: t,
         result,
         person: person.map(|p| format!("urn:li:person:{p}")),
-        target,
+        target: target.ok().flatten(),
         params,
     }
 }
@@ -196,10 +210,15 @@ async fn load(state: &App, token: &str) -> Result<Loaded, scopegate_store::Store
 }
 
 /// Counts the call against the route's daily quotas (reset at midnight UTC, as LinkedIn's are).
-async fn spend_quota(state: &App, route: &Route, t: &TokenRecord) -> Result<(), Denial> {
+/// `Ok(false)`: over a quota. A store error is the caller's 503, never a throttle or an allow.
+async fn spend_quota(
+    state: &App,
+    route: &Route,
+    t: &TokenRecord,
+) -> Result<bool, scopegate_store::StoreError> {
     let q = route.quota;
     if q.app_daily.is_none() && q.member_daily.is_none() {
-        return Ok(());
+        return Ok(true);
     }
     let day = state.now().div_euclid(86_400);
     let app_key = format!("app|{}|{}", t.client_id, route.id);
@@ -221,13 +240,9 @@ async fn spend_quota(state: &App, route: &Route, t: &TokenRecord) -> Result<(), 
             };
             Ok((a, m))
         })
-        .await
-        .map_err(|_| Denial::QuotaExceeded)?;
+        .await?;
     let over = |count: Option<i64>, limit: Option<i64>| matches!((count, limit), (Some(c), Some(l)) if c > l);
-    if over(counts.0, q.app_daily) || over(counts.1, q.member_daily) {
-        return Err(Denial::QuotaExceeded);
-    }
-    Ok(())
+    Ok(!(over(counts.0, q.app_daily) || over(counts.1, q.member_daily)))
 }
 
 /// LinkedIn's error for a denial.
@@ -244,7 +259,28 @@ pub fn denial_error(
         Denial::ExpiredToken => ApiError::expired_token(),
         Denial::RevokedToken => ApiError::revoked_token(),
         Denial::QuotaExceeded => ApiError::throttled(),
-        Denial::ScopeMissing { .. } | Denial::RoleMissing { .. } | Denial::WrongTokenKind => {
+        // A target the request cannot name (unreadable, repeated, not canonical, missing) is a
+        // malformed request; one of another kind, or another member, is a permission refusal.
+        Denial::TargetInvalid { problem }
+            if !matches!(problem, TargetProblem::WrongKind | TargetProblem::Ambiguous) =>
+        {
+            let from = match &route.target {
+                Some(TargetSource::Path(n)) => format!("the path's {{{n}}}"),
+                Some(TargetSource::Query(n)) => format!("the query parameter {n}"),
+                Some(TargetSource::Body(n)) => format!("the JSON body's {n}"),
+                None => "the request".into(),
+            };
+            ApiError::bad_request(format!(
+                "{} {}: the target is read from {from}, once, as a canonical URN",
+                route.id,
+                problem.describe()
+            ))
+        }
+        Denial::ScopeMissing { .. }
+        | Denial::RoleMissing { .. }
+        | Denial::WrongTokenKind
+        | Denial::TargetInvalid { .. }
+        | Denial::OtherMember => {
             let version = version
                 .map(str::to_string)
                 .unwrap_or_else(|| state.routes.default_version.clone());
@@ -287,6 +323,8 @@ fn reason(d: &Denial) -> &'static str {
         Denial::ScopeMissing { .. } => "scope_missing",
         Denial::RoleMissing { .. } => "role_missing",
         Denial::QuotaExceeded => "quota_exceeded",
+        Denial::TargetInvalid { .. } => "target_invalid",
+        Denial::OtherMember => "other_member",
     }
 }
 
@@ -314,10 +352,24 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, bytes: Byt
         .and_then(|v| v.split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim().to_string());
+    // The key is looked up here rather than through `keys::authenticate`, which reads a store
+    // error as "no such key": an outage is a 503, not a 401 telling the caller its key is wrong.
     let authorized = match key {
-        Some(k) => keys::authenticate(&state, &k, KeyKind::ResourceServer)
-            .await
-            .is_some(),
+        Some(k) => {
+            let hash = state.keys.token_hash.hash_str(&k).as_str().to_string();
+            let found = state
+                .store
+                .read(move |c| {
+                    scopegate_store::keys::api_key_name(c, &hash, KeyKind::ResourceServer.as_str())
+                })
+                .await;
+            match found {
+                Ok(name) => name.is_some(),
+                Err(e) => {
+                    return unavailable("authenticating the resource server", &e).into_response()
+                }
+            }
+        }
         None => false,
     };
     if !authorized {
@@ -354,12 +406,13 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, bytes: Byt
                     .split_once('?')
                     .map(|(a, b)| (a.to_string(), Some(b.to_string())))
                     .unwrap_or((p.clone(), None));
-                (
-                    m.clone(),
-                    path,
-                    query,
-                    req.body.as_ref().map(|b| b.to_string().into_bytes()),
-                )
+                // A body given as a string is the request's raw body, read as the backend
+                // received it (duplicate keys included); an object is the body as parsed.
+                let body = req.body.as_ref().map(|b| match b {
+                    Value::String(raw) => raw.clone().into_bytes(),
+                    other => other.to_string().into_bytes(),
+                });
+                (m.clone(), path, query, body)
             }
             _ => return (
                 StatusCode::BAD_REQUEST,
@@ -377,10 +430,18 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, bytes: Byt
         body: body.as_deref(),
         version: None,
     };
-    match evaluate(&state, call).await {
+    decision_response(evaluate(&state, call).await)
+}
+
+/// The decision API's answer: the verdict as JSON; no token is a verdict too; an unknown route
+/// is a 404 and a store outage a 503 (never `allowed: false` with a 200, which reads as a refusal).
+fn decision_response(v: Result<Verdict, ApiError>) -> Response {
+    match v {
         Ok(v) => Json(verdict_json(&v)).into_response(),
-        Err(e) if e.status == StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, Json(e.body())).into_response(),
-        Err(e) => Json(json!({"allowed": false, "reason": if e.service_error_code == 401 { "no_token" } else { "error" }, "status": e.status.as_u16()})).into_response(),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            Json(json!({"allowed": false, "reason": "no_token"})).into_response()
+        }
+        Err(e) => (e.status, Json(e.body())).into_response(),
     }
 }
 
@@ -393,12 +454,24 @@ async fn check_permission(
     let Some(p) = state.catalog.permission(permission) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"status": 400, "message": format!("\"{permission}\" is not a permission of the catalog")}))).into_response();
     };
+    // A one-route table for the permission, evaluated like any route: a role-restricted
+    // permission acts on its resource type (and needs the resource); any other member permission
+    // acts only as the member, so a resource, when given, must be the member's own person URN.
+    let target = match (&p.role_restriction, resource) {
+        (Some(rr), _) => format!(
+            "when = \"{}\"\ntarget = {{ from = \"query\", name = \"resource\" }}\n",
+            rr.resource.as_str()
+        ),
+        (None, Some(_)) => {
+            "when = \"person\"\ntarget = { from = \"query\", name = \"resource\" }\n".into()
+        }
+        (None, None) => String::new(),
+    };
     let toml = format!(
-        "[api]\nname = \"check\"\n[[route]]\nmethod = \"GET\"\npath = \"/check\"\nresource = \"check\"\npermissions = [\"{}\"]\n{}",
-        p.name,
-        if p.role_restriction.is_some() { "target = { from = \"query\", name = \"resource\" }\n" } else { "" }
+        "[api]\nname = \"check\"\n[[route]]\nmethod = \"GET\"\npath = \"/check\"\nresource = \"check\"\npermissions = [\"{}\"]\n{target}",
+        p.name
     );
-    let table = match scopegate_core::routes::RouteTable::from_toml(&toml, &state.catalog) {
+    let table = match RouteTable::from_toml(&toml, &state.catalog) {
         Ok(t) => t,
         Err(_) => {
             return (
@@ -408,22 +481,20 @@ async fn check_permission(
                 .into_response()
         }
     };
-    let route = table.routes[0].clone();
-    let token = match token {
-        Ok(t) => t,
-        Err(_) => return Json(json!({"allowed": false, "reason": "no_token"})).into_response(),
+    let query = resource.map(|r| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("resource", r)
+            .finish()
+    });
+    let call = Call {
+        method: "GET",
+        path: "/check",
+        query: query.as_deref(),
+        token,
+        body: None,
+        version: None,
     };
-    let loaded = load(state, &token).await;
-    let Ok(loaded) = loaded else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": 503, "message": "try again shortly"})),
-        )
-            .into_response();
-    };
-    let target = resource.map(|r| parse_target(r, p.role_restriction.as_ref().map(|x| x.resource)));
-    let v = verdict(state, route, loaded, target, vec![]);
-    Json(verdict_json(&v)).into_response()
+    decision_response(evaluate_on(state, &table, call).await)
 }
 
 fn verdict_json(v: &Verdict) -> Value {
@@ -453,10 +524,105 @@ fn verdict_json(v: &Verdict) -> Value {
     out
 }
 
+/// The gateway in front of forward-auth, which decides where the original request's method and
+/// URI are read from. Only that one source is trusted: a client can add any header the gateway
+/// does not overwrite, so every other route-naming header is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gateway {
+    /// nginx `auth_request`: `X-Original-Method` and `X-Original-URI`, set in the auth location
+    /// (nginx then drops client headers of the same names).
+    Nginx,
+    /// Traefik ForwardAuth (and others that send the same pair, e.g. Caddy's `forward_auth`):
+    /// `X-Forwarded-Method` and `X-Forwarded-Uri`, written by the gateway.
+    Traefik,
+    /// Envoy HTTP `ext_authz` with `path_prefix: /authz/v1/forward-auth`: the check request's own
+    /// method and path.
+    Envoy,
+}
+
+impl std::str::FromStr for Gateway {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nginx" => Ok(Gateway::Nginx),
+            "traefik" => Ok(Gateway::Traefik),
+            "envoy" => Ok(Gateway::Envoy),
+            _ => Err(format!(
+                "the forward-auth gateway is nginx, traefik or envoy, not {s}"
+            )),
+        }
+    }
+}
+
+const FORWARD_AUTH: &str = "/authz/v1/forward-auth";
+
+/// The one value of a header, or a refusal when it is repeated or not text.
+fn single_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    let mut all = headers.get_all(name).iter();
+    let Some(v) = all.next() else { return Ok(None) };
+    if all.next().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "{name} appears more than once"
+        )));
+    }
+    v.to_str()
+        .map(|v| Some(v.to_string()))
+        .map_err(|_| ApiError::bad_request(format!("{name} is not text")))
+}
+
+/// The original request's method and URI, from the one source the deployment's gateway writes.
+fn original_request(
+    gateway: Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(String, String), ApiError> {
+    let suffix = uri.path().strip_prefix(FORWARD_AUTH).unwrap_or(uri.path());
+    let (m, u) = match gateway {
+        Gateway::Nginx | Gateway::Traefik => {
+            let (mh, uh) = if gateway == Gateway::Nginx {
+                ("x-original-method", "x-original-uri")
+            } else {
+                ("x-forwarded-method", "x-forwarded-uri")
+            };
+            // The route named twice: in the headers and in the path (Envoy style).
+            if !suffix.is_empty() || uri.query().is_some() {
+                return Err(ApiError::bad_request(format!(
+                    "forward-auth behind {gateway:?} is called at {FORWARD_AUTH} exactly; the route comes from {uh}"
+                )));
+            }
+            let missing = |h: &str| {
+                ApiError::bad_request(format!(
+                    "{h} is missing: the gateway must send the original request's method and URI (docs/routes.md)"
+                ))
+            };
+            (
+                single_header(headers, mh)?.ok_or_else(|| missing(mh))?,
+                single_header(headers, uh)?.ok_or_else(|| missing(uh))?,
+            )
+        }
+        Gateway::Envoy => {
+            let path = if suffix.is_empty() { "/" } else { suffix };
+            let u = match uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_string(),
+            };
+            (method.as_str().to_string(), u)
+        }
+    };
+    // An origin-form request target (RFC 9112 3.2.1): an absolute URI names a host too.
+    if !u.starts_with('/') || u.contains('#') {
+        return Err(ApiError::bad_request(
+            "the original URI must be a path with an optional query",
+        ));
+    }
+    Ok((m, u))
+}
+
 /// `/authz/v1/forward-auth` for nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz.
-/// The original method and URI come from X-Original-Method/X-Original-URI (nginx),
-/// X-Forwarded-Method/X-Forwarded-Uri (Traefik), or, for Envoy, the request itself with the
-/// `/authz/v1/forward-auth` prefix removed.
+/// The original method and URI come only from the source of the configured gateway
+/// ([`Gateway`]); without one configured, forward-auth refuses every request.
 pub async fn forward_auth(
     State(state): State<AppState>,
     method: Method,
@@ -464,27 +630,26 @@ pub async fn forward_auth(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let Some(gateway) = state.config.forward_auth_gateway else {
+        return ApiError::not_found(
+            "forward-auth is off: name the gateway in front of scopegate with --forward-auth-gateway nginx|traefik|envoy (docs/routes.md)",
+        )
+        .into_response();
+    };
+    let (original_method, original_uri) = match original_request(gateway, &method, &uri, &headers) {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    // Two Authorization headers: the gateway's backend might read the other one.
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return ApiError::bad_authorization("more than one Authorization header").into_response();
+    }
     let header = |n: &str| {
         headers
             .get(n)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let original_method = header("x-original-method")
-        .or_else(|| header("x-forwarded-method"))
-        .unwrap_or_else(|| method.as_str().to_string());
-    let original_uri = header("x-original-uri")
-        .or_else(|| header("x-forwarded-uri"))
-        .unwrap_or_else(|| {
-            let p = uri
-                .path()
-                .strip_prefix("/authz/v1/forward-auth")
-                .unwrap_or(uri.path());
-            match uri.query() {
-                Some(q) => format!("{p}?{q}"),
-                None => p.to_string(),
-            }
-        });
     let (path, query) = original_uri
         .split_once('?')
         .map(|(a, b)| (a.to_string(), Some(b.to_string())))

@@ -98,7 +98,6 @@ fn target_string(t: &Option<Target>) -> Option<String> {
     match t {
         Some(Target::Resource(rt, id)) => Some(urn(*rt, *id)),
         Some(Target::Person(p)) => Some(format!("urn:li:person:{p}")),
-        Some(Target::Other(o)) => Some(o.clone()),
         None => None,
     }
 }
