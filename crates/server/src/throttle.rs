@@ -21,18 +21,82 @@ pub const PER_ADDRESS: u32 = 50;
 pub const GUESSES_PER_ADDRESS: u32 = 100;
 /// The window, in seconds.
 pub const WINDOW: i64 = 300;
+/// Growing delays between guesses: `free` attempts, then a delay that doubles with each further
+/// failure, from `first_delay` up to `max_delay` seconds; counts are forgotten after `forget`
+/// seconds without an attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub free: u32,
+    pub first_delay: i64,
+    pub max_delay: i64,
+    pub forget: i64,
+}
+
+/// Sign-in guesses at one account from one address.
+pub const SIGN_IN_PER_ACCOUNT_AND_ADDRESS: Schedule = Schedule {
+    free: 5,
+    first_delay: 30,
+    max_delay: 3600,
+    forget: 24 * 3600,
+};
+
+/// Sign-in guesses at any account from one address (several people may share it: the delays
+/// start later and stay short).
+pub const SIGN_IN_PER_ADDRESS: Schedule = Schedule {
+    free: 30,
+    first_delay: 5,
+    max_delay: 300,
+    forget: 24 * 3600,
+};
+
 /// Entries kept at most; the oldest windows go first.
 const MAX_ENTRIES: usize = 100_000;
 
-/// Counts of recent failures.
-#[derive(Default)]
-pub struct Throttle {
-    counts: Mutex<HashMap<String, (u32, i64)>>,
+impl Schedule {
+    /// Seconds to wait before the next attempt after `failures` failures, the last at `last`;
+    /// `None` when an attempt may be made now.
+    pub fn wait(&self, failures: i64, last: i64, now: i64) -> Option<i64> {
+        let failures = if now - last >= self.forget {
+            0
+        } else {
+            failures
+        };
+        let over = failures - i64::from(self.free);
+        if over < 0 {
+            return None;
+        }
+        let delay = self
+            .first_delay
+            .saturating_mul(1_i64 << over.min(30))
+            .min(self.max_delay);
+        (now < last + delay).then_some(last + delay - now)
+    }
+
+    /// The count after one more attempt (counts older than `forget` start again).
+    pub fn next_count(&self, failures: i64, last: i64, now: i64) -> i64 {
+        if now - last >= self.forget {
+            1
+        } else {
+            failures + 1
+        }
+    }
+}
+
+/// The part of an address a throttle keys on: IPv4 addresses whole, IPv6 addresses by their /64
+/// (one subscriber commonly holds a whole /64, so counting single addresses would count nothing).
+pub fn source(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 /// The counter keys of a client at an address: by address, then by (client, address).
 pub fn keys(client_id: &str, addr: Option<IpAddr>) -> Option<[String; 2]> {
-    let a = addr?;
+    let a = source(addr?);
     Some([format!("addr|{a}"), format!("pair|{client_id}|{a}")])
 }
 
@@ -42,7 +106,124 @@ pub fn over_limits(by_addr: i64, by_pair: i64) -> Option<i64> {
     (by_pair >= i64::from(PER_PAIR) || by_addr >= i64::from(PER_ADDRESS)).then_some(WINDOW)
 }
 
+/// Which limit refused an attempt, and the seconds to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many unknown tokens, codes or refresh tokens from this address.
+    Guessing(i64),
+    /// Too many failed client authentications.
+    Failures(i64),
+}
+
+/// One counter an attempt is made under.
+#[derive(Debug, Clone)]
+pub struct Counter {
+    key: String,
+    limit: u32,
+    guessing: bool,
+}
+
+/// The counters of a client authenticating from an address: by address, then by (client,
+/// address). None without an address.
+pub fn client_counters(client_id: &str, addr: Option<IpAddr>) -> Vec<Counter> {
+    keys(client_id, addr)
+        .map(|[a, p]| {
+            vec![
+                Counter {
+                    key: a,
+                    limit: PER_ADDRESS,
+                    guessing: false,
+                },
+                Counter {
+                    key: p,
+                    limit: PER_PAIR,
+                    guessing: false,
+                },
+            ]
+        })
+        .unwrap_or_default()
+}
+
+/// The counter of unknown tokens, codes and refresh tokens presented from an address.
+pub fn guess_counters(addr: Option<IpAddr>) -> Vec<Counter> {
+    addr.map(|a| {
+        vec![Counter {
+            key: format!("guess|{}", source(a)),
+            limit: GUESSES_PER_ADDRESS,
+            guessing: true,
+        }]
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    start: i64,
+    in_flight: u32,
+}
+
+/// Counts of recent failures, and of attempts being evaluated.
+///
+/// An attempt is reserved before it is evaluated ([`Throttle::reserve`]): a counter with limit L
+/// and F failures lets at most L - F attempts be evaluated at once, the others wait for one of
+/// them to end, and at F = L every attempt is refused. So any number of parallel attempts
+/// evaluates at most L guesses: the count is taken before the check, not after it (a check-then-
+/// count throttle lets every attempt that arrives before the first failure is counted through).
+/// Attempts that succeed give their place back and count nothing.
+#[derive(Default)]
+pub struct Throttle {
+    counts: Mutex<HashMap<String, Entry>>,
+    freed: tokio::sync::Notify,
+}
+
+/// An attempt in flight under some counters. [`Attempt::failed`] counts it as a failure;
+/// dropped otherwise (it succeeded, or the request was abandoned before its answer could be
+/// seen), it counts nothing.
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    keys: Vec<String>,
+    now: i64,
+    failed: bool,
+}
+
+impl Attempt<'_> {
+    /// Counts this attempt as a failure (a wrong secret, an unknown token).
+    pub fn failed(mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        {
+            let mut counts = self.throttle.lock();
+            for key in &self.keys {
+                if let Some(e) = counts.get_mut(key) {
+                    e.in_flight = e.in_flight.saturating_sub(1);
+                    if self.failed {
+                        if self.now >= e.start + WINDOW {
+                            (e.failures, e.start) = (0, self.now);
+                        }
+                        e.failures = e.failures.saturating_add(1);
+                    }
+                }
+            }
+        }
+        self.throttle.freed.notify_waiters();
+    }
+}
+
 impl Throttle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // The counts stay consistent under a panic elsewhere (each update is a few integer
+        // writes), so a poisoned lock is used rather than opened up.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Seconds to wait, when this client at this address has failed too often.
     pub fn blocked(&self, client_id: &str, addr: Option<IpAddr>, now: i64) -> Option<i64> {
         let [by_addr, by_pair] = keys(client_id, addr)?;
@@ -50,46 +231,74 @@ impl Throttle {
             .or_else(|| self.over(&by_addr, PER_ADDRESS, now))
     }
 
-    /// Counts one failure.
-    pub fn fail(&self, client_id: &str, addr: Option<IpAddr>, now: i64) {
-        if let Some(keys) = keys(client_id, addr) {
-            self.count(&keys, now);
-        }
-    }
-
     /// Seconds to wait, when this address has presented too many unknown tokens or codes.
     pub fn guessing(&self, addr: Option<IpAddr>, now: i64) -> Option<i64> {
-        self.over(&format!("guess|{}", addr?), GUESSES_PER_ADDRESS, now)
-    }
-
-    /// Counts one unknown token, code or refresh token presented from this address.
-    pub fn guessed(&self, addr: Option<IpAddr>, now: i64) {
-        if let Some(a) = addr {
-            self.count(&[format!("guess|{a}")], now);
-        }
+        self.over(
+            &format!("guess|{}", source(addr?)),
+            GUESSES_PER_ADDRESS,
+            now,
+        )
     }
 
     fn over(&self, key: &str, limit: u32, now: i64) -> Option<i64> {
-        let counts = self.counts.lock().ok()?;
-        counts
+        self.lock()
             .get(key)
-            .filter(|(n, start)| *n >= limit && now < start + WINDOW)
-            .map(|(_, start)| start + WINDOW - now)
+            .filter(|e| e.failures >= limit && now < e.start + WINDOW)
+            .map(|e| e.start + WINDOW - now)
     }
 
-    fn count(&self, keys: &[String], now: i64) {
-        let Ok(mut counts) = self.counts.lock() else {
-            return;
-        };
-        if counts.len() >= MAX_ENTRIES {
-            counts.retain(|_, (_, start)| now < *start + WINDOW);
-        }
-        for key in keys {
-            let e = counts.entry(key.clone()).or_insert((0, now));
-            if now >= e.1 + WINDOW {
-                *e = (0, now);
+    /// Reserves one attempt under each group of counters, all at once (so two requests never
+    /// hold part of what the other waits for). Waits while the counters' places are taken by
+    /// attempts in flight; refused once any counter's failures reach its limit.
+    pub async fn reserve<const N: usize>(
+        &self,
+        groups: [Vec<Counter>; N],
+        now: i64,
+    ) -> Result<[Attempt<'_>; N], Refused> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut counts = self.lock();
+                if counts.len() >= MAX_ENTRIES {
+                    counts.retain(|_, e| e.in_flight > 0 || now < e.start + WINDOW);
+                }
+                let mut room = true;
+                for c in groups.iter().flatten() {
+                    let e = counts.entry(c.key.clone()).or_insert(Entry {
+                        failures: 0,
+                        start: now,
+                        in_flight: 0,
+                    });
+                    if now >= e.start + WINDOW {
+                        (e.failures, e.start) = (0, now);
+                    }
+                    if e.failures >= c.limit {
+                        let wait = e.start + WINDOW - now;
+                        return Err(if c.guessing {
+                            Refused::Guessing(wait)
+                        } else {
+                            Refused::Failures(wait)
+                        });
+                    }
+                    room &= e.failures.saturating_add(e.in_flight) < c.limit;
+                }
+                if room {
+                    for c in groups.iter().flatten() {
+                        if let Some(e) = counts.get_mut(&c.key) {
+                            e.in_flight += 1;
+                        }
+                    }
+                    return Ok(groups.map(|g| Attempt {
+                        throttle: self,
+                        keys: g.into_iter().map(|c| c.key).collect(),
+                        now,
+                        failed: false,
+                    }));
+                }
             }
-            e.0 += 1;
+            freed.await;
         }
     }
 }
@@ -98,35 +307,104 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_pair_is_blocked_after_its_failures_and_others_are_not() {
+    async fn fail_client(
+        t: &Throttle,
+        client: &str,
+        addr: IpAddr,
+        now: i64,
+    ) -> Result<(), Refused> {
+        let [a] = t
+            .reserve([client_counters(client, Some(addr))], now)
+            .await?;
+        a.failed();
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_pair_is_blocked_after_its_failures_and_others_are_not() {
         let t = Throttle::default();
         let attacker: IpAddr = "10.0.0.9".parse().unwrap();
         let client: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..PER_PAIR {
-            assert!(t.blocked("app", Some(attacker), 100).is_none());
-            t.fail("app", Some(attacker), 100);
+            assert!(fail_client(&t, "app", attacker, 100).await.is_ok());
         }
         assert!(t.blocked("app", Some(attacker), 100).is_some());
+        assert_eq!(
+            fail_client(&t, "app", attacker, 100).await,
+            Err(Refused::Failures(WINDOW))
+        );
         assert!(
             t.blocked("app", Some(client), 100).is_none(),
             "the legitimate client elsewhere is not locked out"
         );
         assert!(
-            t.blocked("app", Some(attacker), 100 + WINDOW).is_none(),
+            fail_client(&t, "app", attacker, 100 + WINDOW).await.is_ok(),
             "the window ends"
         );
     }
 
-    #[test]
-    fn an_address_presenting_unknown_tokens_is_slowed_down() {
+    #[tokio::test]
+    async fn attempts_in_flight_take_the_places_of_failures() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..PER_PAIR {
+            let [x] = t
+                .reserve([client_counters("app", Some(a))], 100)
+                .await
+                .unwrap();
+            held.push(x);
+        }
+        // An eleventh waits while ten are in flight; a success gives its place back.
+        let waiting = t.reserve([client_counters("app", Some(a))], 100);
+        tokio::pin!(waiting);
+        assert!(futures_poll_once(waiting.as_mut()).await.is_none());
+        drop(held.pop());
+        assert!(waiting.await.is_ok());
+        // Ten failures, one of them counted while others were in flight, refuse the next.
+        for x in held {
+            x.failed();
+        }
+    }
+
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        tokio::time::timeout(std::time::Duration::ZERO, f)
+            .await
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn an_address_presenting_unknown_tokens_is_slowed_down() {
         let t = Throttle::default();
         let scanner: IpAddr = "10.0.0.9".parse().unwrap();
         for _ in 0..GUESSES_PER_ADDRESS {
-            assert!(t.guessing(Some(scanner), 100).is_none());
-            t.guessed(Some(scanner), 100);
+            let [g] = t
+                .reserve([guess_counters(Some(scanner))], 100)
+                .await
+                .unwrap();
+            g.failed();
         }
         assert_eq!(t.guessing(Some(scanner), 100), Some(WINDOW));
         assert!(t.guessing(Some("10.0.0.1".parse().unwrap()), 100).is_none());
+    }
+
+    #[test]
+    fn delays_grow_and_are_forgotten() {
+        let s = SIGN_IN_PER_ACCOUNT_AND_ADDRESS;
+        let free = i64::from(s.free);
+        assert_eq!(s.wait(free - 1, 100, 100), None);
+        assert_eq!(s.wait(free, 100, 100), Some(s.first_delay));
+        assert_eq!(s.wait(free + 1, 100, 100), Some(2 * s.first_delay));
+        assert_eq!(s.wait(free + 60, 100, 100), Some(s.max_delay));
+        assert_eq!(s.wait(free, 100, 100 + s.first_delay), None);
+        assert_eq!(s.wait(free + 60, 100, 100 + s.forget), None);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(source(a), source(b));
+        assert_eq!(source("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
     }
 }

@@ -372,6 +372,52 @@ pub fn clear_failures(c: &mut dyn Conn, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Attempts counted under `key` by a throttle with growing delays, and when the last one was
+/// made. These keys keep the time of the last attempt in `window_start`.
+pub fn attempts(c: &mut dyn Conn, key: &str) -> Result<Option<(i64, UnixTime)>> {
+    c.query_opt(
+        "SELECT failures, window_start FROM sign_in_failures WHERE key = $1",
+        params![key],
+    )?
+    .map(|r| Ok((r.int(0)?, r.int(1)?)))
+    .transpose()
+}
+
+/// Takes one attempt under `key`, setting its count to `count` and its last attempt to `now`,
+/// only if the counter is still what the caller saw (`seen`, from [`attempts`]): a
+/// compare-and-set, so concurrent attempts (several nodes, one row) each see the count the
+/// previous one left. True when the attempt was taken.
+pub fn take_attempt(
+    c: &mut dyn Conn,
+    key: &str,
+    seen: Option<(i64, UnixTime)>,
+    count: i64,
+    now: UnixTime,
+) -> Result<bool> {
+    let changed = match seen {
+        None => c.execute(
+            "INSERT INTO sign_in_failures (key, failures, window_start) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING",
+            params![key, count, now],
+        )?,
+        Some((n, last)) => c.execute(
+            "UPDATE sign_in_failures SET failures = $1, window_start = $2 \
+             WHERE key = $3 AND failures = $4 AND window_start = $5",
+            params![count, now, key, n, last],
+        )?,
+    };
+    Ok(changed == 1)
+}
+
+/// Gives back one attempt taken under `key` (it succeeded, so it was no guess).
+pub fn give_back_attempt(c: &mut dyn Conn, key: &str) -> Result<()> {
+    c.execute(
+        "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+        params![key],
+    )?;
+    Ok(())
+}
+
 /// Live tokens (not revoked, not expired) created before `before`, optionally of one app, oldest
 /// first: seed 003 step 8, verifying a migration by the timestamps of stored tokens.
 pub fn live_issued_before(

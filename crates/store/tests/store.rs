@@ -133,7 +133,47 @@ both_backends!(
     revoking_a_refresh_token_revokes_its_access_tokens,
     expired_rows_are_purged_in_batches,
     secrets_are_capped_at_two,
+    attempts_are_taken_one_at_a_time_under_concurrency,
 );
+
+/// The sign-in throttle's compare-and-set: 50 concurrent takers of a counter limited to 5, each
+/// retrying when another changed the counter under it, take exactly 5 attempts.
+async fn attempts_are_taken_one_at_a_time_under_concurrency(store: &Store) {
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(|c| {
+                for _ in 0..100 {
+                    let seen = tokens::attempts(c, "k")?;
+                    let n = seen.map_or(0, |(n, _)| n);
+                    if n >= 5 {
+                        return Ok(false);
+                    }
+                    if tokens::take_attempt(c, "k", seen, n + 1, 9)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        taken += usize::from(t.await.unwrap());
+    }
+    assert_eq!(taken, 5);
+    store
+        .write(|c| tokens::give_back_attempt(c, "k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read(|c| tokens::attempts(c, "k")).await.unwrap(),
+        Some((4, 9))
+    );
+}
 
 fn new_member(email: &str) -> NewMember {
     NewMember {

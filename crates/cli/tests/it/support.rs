@@ -260,6 +260,9 @@ pub fn client(cert_pem: &[u8], follow_redirects: bool) -> reqwest::Client {
             reqwest::redirect::Policy::none()
         })
         .timeout(Duration::from_secs(30))
+        // The suite's default: HTTP/1.1, as before reqwest could speak HTTP/2 (throttle.rs
+        // chooses HTTP/2 where it tests it).
+        .http1_only()
         .build()
         .unwrap()
 }

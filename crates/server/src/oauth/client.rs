@@ -9,6 +9,7 @@ use scopegate_store::{apps, tokens};
 use crate::config::Compat;
 use crate::form::Params;
 use crate::state::App;
+use crate::throttle::{client_counters, guess_counters, Attempt, Refused};
 use crate::wire::OAuthError;
 
 /// The credentials a request presented.
@@ -177,24 +178,87 @@ pub fn decide(
 }
 
 /// Refuses a client that failed too often from this address, or an address that presented too
-/// many unknown tokens or codes (429, with Retry-After).
+/// many unknown tokens or codes (429, with Retry-After): the cheap check before any work.
 pub fn throttled(state: &App, p: &Presented) -> Result<(), OAuthError> {
     let now = state.now();
     let failures = &state.auth_failures;
     if let Some(wait) = failures.guessing(p.addr, now) {
-        return Err(OAuthError {
+        return Err(refused(Refused::Guessing(wait)));
+    }
+    match failures.blocked(&p.client_id, p.addr, now) {
+        Some(wait) => Err(too_many_failures(wait)),
+        None => Ok(()),
+    }
+}
+
+/// The answer to an attempt a throttle refused.
+pub fn refused(r: Refused) -> OAuthError {
+    match r {
+        Refused::Failures(wait) => too_many_failures(wait),
+        Refused::Guessing(wait) => OAuthError {
             retry_after: Some(wait),
             ..OAuthError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "invalid_request",
                 "too many unknown tokens or codes from this address; try again later",
             )
-        });
+        },
     }
-    match failures.blocked(&p.client_id, p.addr, now) {
-        Some(wait) => Err(too_many_failures(wait)),
-        None => Ok(()),
+}
+
+/// Reserves a guess of a token, code or refresh token from the caller's address, before it is
+/// looked up (RFC 6749 10.10, RFC 7662 4): `failed()` it when nothing by that value exists.
+pub async fn guess_attempt<'a>(
+    state: &'a App,
+    headers: &HeaderMap,
+) -> Result<Attempt<'a>, OAuthError> {
+    let [g] = state
+        .auth_failures
+        .reserve(
+            [guess_counters(crate::peer::from_headers(headers))],
+            state.now(),
+        )
+        .await
+        .map_err(refused)?;
+    Ok(g)
+}
+
+/// Reserves a client authentication and a guess at once (introspection, revocation: one request
+/// checks a secret and looks a token up).
+pub async fn authentication_and_guess<'a>(
+    state: &'a App,
+    p: &Presented,
+) -> Result<[Attempt<'a>; 2], OAuthError> {
+    state
+        .auth_failures
+        .reserve(
+            [
+                client_counters(&p.client_id, p.addr),
+                guess_counters(p.addr),
+            ],
+            state.now(),
+        )
+        .await
+        .map_err(refused)
+}
+
+/// RFC 6749 2.3.1: client credentials MUST NOT be sent in the request URI. Introspection
+/// (RFC 7662 2.1) and revocation (RFC 7009 2.1) authenticate clients the same way, so every
+/// token-style endpoint refuses them there (they end up in access logs and browser history).
+pub fn refuse_query_credentials(uri: &axum::http::Uri) -> Result<(), OAuthError> {
+    let Some(q) = uri.query() else {
+        return Ok(());
+    };
+    // A query that does not parse is refused by the form parser; only names matter here.
+    let named = Params::parse(q)
+        .map(|p| p.has("client_id") || p.has("client_secret"))
+        .unwrap_or(false);
+    if named {
+        return Err(OAuthError::invalid_request(
+            "client credentials must not be sent in the URL query (RFC 6749 2.3.1); send them in the body or an Authorization: Basic header",
+        ));
     }
+    Ok(())
 }
 
 fn too_many_failures(wait: i64) -> OAuthError {
@@ -242,6 +306,7 @@ pub async fn decide_counted(
     found: Found,
     blocked: Option<i64>,
     allow_public: bool,
+    attempt: Attempt<'_>,
 ) -> Result<Client, OAuthError> {
     if let Some(wait) = blocked {
         return Err(too_many_failures(wait));
@@ -249,7 +314,7 @@ pub async fn decide_counted(
     let r = decide(state.config.compat, p, found, allow_public);
     if matches!(&r, Err(e) if e.error == "invalid_client") {
         let now = state.now();
-        state.auth_failures.fail(&p.client_id, p.addr, now);
+        attempt.failed();
         if let Some(keys) = shared_keys(state, p) {
             let counted = state
                 .store
@@ -289,6 +354,13 @@ pub async fn authenticate(
         .as_deref()
         .map(|s| state.keys.token_hash.hash_str(s));
     throttled(state, p)?;
+    // Reserved before the secret is checked, so parallel guesses cannot all pass the check
+    // before the first failure is counted.
+    let [attempt] = state
+        .auth_failures
+        .reserve([client_counters(&p.client_id, p.addr)], state.now())
+        .await
+        .map_err(refused)?;
     let id = p.client_id.clone();
     let keys = shared_keys(state, p);
     let now = state.now();
@@ -302,5 +374,5 @@ pub async fn authenticate(
         })
         .await
         .map_err(unavailable)?;
-    decide_counted(state, p, found, blocked, allow_public).await
+    decide_counted(state, p, found, blocked, allow_public, attempt).await
 }

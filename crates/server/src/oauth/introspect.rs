@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use scopegate_core::model::{TokenKind, TokenRecord, TokenState};
+use scopegate_core::model::{TokenKind, TokenState};
 use scopegate_core::ScopeSet;
 use scopegate_store::tokens;
 use serde_json::json;
@@ -15,22 +15,6 @@ use super::form_request;
 use super::token::narrowed;
 use crate::state::AppState;
 use crate::wire::{no_store, OAuthError};
-
-async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenRecord>, OAuthError> {
-    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
-    state
-        .store
-        .read(move |c| tokens::get(c, &hash))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "introspection: store failed");
-            OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again shortly",
-            )
-        })
-}
 
 /// The introspection endpoint. An app may introspect only its own tokens; anything else is
 /// exactly `{"active": false}` (RFC 7662 2.2).
@@ -59,12 +43,15 @@ async fn introspect_inner(
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
+    client::refuse_query_credentials(uri)?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
     let p = client::require(state, headers, &form, false)?;
     client::throttled(state, &p)?;
+    // Reserved before the secret is checked and the token looked up (see throttle).
+    let [attempt, guess] = client::authentication_and_guess(state, &p).await?;
     let secret = p
         .secret
         .as_deref()
@@ -85,10 +72,10 @@ async fn introspect_inner(
         })
         .await
         .map_err(client::unavailable)?;
-    let client = client::decide_counted(state, &p, found, blocked, false).await?;
+    let client = client::decide_counted(state, &p, found, blocked, false, attempt).await?;
     let Some(t) = t.filter(|t| t.client_id == client.app.client_id) else {
         // Unknown (or not this app's): scanning for live tokens must not be free (RFC 7662 4).
-        state.auth_failures.guessed(p.addr, state.now());
+        guess.failed();
         return Ok(no_store(StatusCode::OK, json!({"active": false})));
     };
     let now = state.now();
@@ -152,42 +139,68 @@ async fn revoke_inner(
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
+    client::refuse_query_credentials(uri)?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::missing("token"))?
         .to_string();
     // RFC 7009 2.1: a public client (native PKCE, no secret) may revoke its own tokens.
-    let client = super::token::authenticate(state, headers, &form, true).await?;
-    // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched.
-    if let Some(t) = lookup(state, &token).await? {
-        if t.client_id != client.app.client_id || (client.public && !t.public_client) {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                "the token was not issued to this client",
-            ));
-        }
-        let now = state.now();
-        state
-            .store
-            .write(move |c| {
-                tokens::revoke(c, &t.hash, now)?;
-                // RFC 7009 2.1: revoking a refresh token also invalidates the tokens of the same
-                // grant, including the refresh tokens it was rotated from or into.
-                if let (TokenKind::Refresh, Some(g)) = (t.kind, t.grant_id) {
-                    tokens::revoke_grant_tokens(c, g, now)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "revocation: store failed");
-                OAuthError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the token could not be revoked right now; try again",
-                )
-            })?;
-    }
+    let p = client::require(state, headers, &form, true)?;
+    client::throttled(state, &p)?;
+    // Reserved before the secret is checked and the token looked up, as at introspection: a
+    // revocation endpoint that answers is as good a scanner as an introspection endpoint.
+    let [attempt, guess] = client::authentication_and_guess(state, &p).await?;
+    let secret = p
+        .secret
+        .as_deref()
+        .map(|s| state.keys.token_hash.hash_str(s));
+    let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
+    let id = p.client_id.clone();
+    let keys = client::shared_keys(state, &p);
+    let now = state.now();
+    let (found, blocked, t) = state
+        .store
+        .read(move |c| {
+            Ok((
+                client::lookup(c, &id, secret.as_ref())?,
+                client::shared_blocked(c, keys.as_ref(), now)?,
+                tokens::get(c, &token_hash)?,
+            ))
+        })
+        .await
+        .map_err(client::unavailable)?;
+    let client = client::decide_counted(state, &p, found, blocked, true, attempt).await?;
+    // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched. A token of another
+    // client (or a confidential client's token presented by its public self) is answered exactly
+    // like an unknown one, 200 (RFC 7009 2.2: an invalid token is not an error), and revokes
+    // nothing: a different answer would tell a scanner that it found a live token.
+    let Some(t) =
+        t.filter(|t| t.client_id == client.app.client_id && (!client.public || t.public_client))
+    else {
+        guess.failed();
+        return Ok(no_store(StatusCode::OK, json!({})));
+    };
+    drop(guess);
+    let now = state.now();
+    state
+        .store
+        .write(move |c| {
+            tokens::revoke(c, &t.hash, now)?;
+            // RFC 7009 2.1: revoking a refresh token also invalidates the tokens of the same
+            // grant, including the refresh tokens it was rotated from or into.
+            if let (TokenKind::Refresh, Some(g)) = (t.kind, t.grant_id) {
+                tokens::revoke_grant_tokens(c, g, now)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "revocation: store failed");
+            OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token could not be revoked right now; try again",
+            )
+        })?;
     Ok(no_store(StatusCode::OK, json!({})))
 }

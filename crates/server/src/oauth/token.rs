@@ -49,6 +49,7 @@ async fn handle(
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
     let form = form_request(method, uri, headers, body)?;
+    client::refuse_query_credentials(uri)?;
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::missing("grant_type"))?;
@@ -75,12 +76,6 @@ pub(super) async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let p = client::require(state, headers, form, allow_public)?;
     client::authenticate(state, &p, allow_public).await
-}
-
-fn guessed(state: &AppState, headers: &HeaderMap) {
-    state
-        .auth_failures
-        .guessed(crate::peer::from_headers(headers), state.now());
 }
 
 /// The error for a code that does not redeem, in the configured dialect (reference 1.7).
@@ -201,6 +196,8 @@ async fn authorization_code(
         ));
     }
     let client = authenticate(state, headers, form, verifier.is_some()).await?;
+    // Reserved before the code is looked up (see throttle).
+    let guess = client::guess_attempt(state, headers).await?;
     let compat = state.config.compat;
     let now = state.now();
     let code_hash = state.keys.token_hash.hash_str(&code).as_str().to_string();
@@ -301,7 +298,7 @@ async fn authorization_code(
         CodeOutcome::Refused(e) => Err(e),
         CodeOutcome::Unknown(e) => {
             // Nothing by that value exists: possibly a guess, counted against the address.
-            guessed(state, headers);
+            guess.failed();
             Err(e)
         }
         CodeOutcome::Issued {
@@ -373,6 +370,8 @@ async fn refresh(
         .ok_or_else(|| OAuthError::missing("refresh_token"))?
         .to_string();
     let client = authenticate(state, headers, form, true).await?;
+    // Reserved before the refresh token is looked up (see throttle).
+    let guess = client::guess_attempt(state, headers).await?;
     let requested = match form.get("scope") {
         Some(s) => Some(ScopeSet::parse(s).map_err(|e| {
             OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string())
@@ -499,7 +498,7 @@ async fn refresh(
         RefreshOutcome::Refused(e) => Err(e),
         RefreshOutcome::Unknown(e) => {
             // Nothing by that value exists: possibly a guess, counted against the address.
-            guessed(state, headers);
+            guess.failed();
             Err(e)
         }
         RefreshOutcome::Issued {

@@ -6,6 +6,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::html;
 use scopegate_store::{members, tokens};
+use std::net::IpAddr;
+
+use crate::throttle::{self, Schedule};
 
 use crate::form::Params;
 use crate::oauth::authorize::{error_redirect, validate};
@@ -15,9 +18,81 @@ use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
 
-/// Failed sign-ins allowed per account and per address in the window.
-pub const MAX_FAILURES: i64 = 5;
-pub const FAILURE_WINDOW: i64 = 15 * 60;
+/// The counters a sign-in attempt is made under, in the order they are taken (always the same
+/// order, so concurrent transactions on PostgreSQL lock their rows alike): this account from
+/// this address, then this address. There is deliberately no counter of the account alone: an
+/// attacker could then lock the member out of every address; a member signing in from an
+/// address with no failures is never delayed.
+fn sign_in_counters(email: &str, addr: Option<IpAddr>) -> [(String, Schedule); 2] {
+    let source = addr.map_or_else(|| "unknown".to_string(), throttle::source);
+    [
+        (
+            format!("sign-in|pair|{email}|{source}"),
+            throttle::SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
+        ),
+        (
+            format!("sign-in|addr|{source}"),
+            throttle::SIGN_IN_PER_ADDRESS,
+        ),
+    ]
+}
+
+/// Compare-and-set rounds before a contended counter answers "wait a second".
+const CAS_ROUNDS: usize = 32;
+
+/// Takes one attempt under every counter before the password is checked, so parallel guesses
+/// cannot all be checked before the first failure is counted: each attempt counts as a failure
+/// until it succeeds. `Ok(Err(wait))` when a counter's delay has not passed yet (nothing is
+/// taken then).
+fn reserve(
+    c: &mut dyn scopegate_store::Conn,
+    counters: &[(String, Schedule)],
+    now: i64,
+) -> scopegate_store::Result<Result<(), i64>> {
+    for (i, (key, schedule)) in counters.iter().enumerate() {
+        let mut taken = false;
+        let mut wait = None;
+        for _ in 0..CAS_ROUNDS {
+            let seen = tokens::attempts(c, key)?;
+            let (n, last) = seen.unwrap_or((0, now));
+            if let Some(w) = schedule.wait(n, last, now) {
+                wait = Some(w);
+                break;
+            }
+            if tokens::take_attempt(c, key, seen, schedule.next_count(n, last, now), now)? {
+                taken = true;
+                break;
+            }
+        }
+        if !taken {
+            for (k, _) in &counters[..i] {
+                tokens::give_back_attempt(c, k)?;
+            }
+            return Ok(Err(wait.unwrap_or(1)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
+/// closed (an open throttle would let guesses through unchecked).
+fn unavailable(e: scopegate_store::StoreError) -> Response {
+    tracing::error!(error = %e, "sign-in: store failed");
+    layout::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Sign-in is unavailable right now. Try again in a moment.",
+    )
+}
+
+/// "Wait N seconds" in words a person reads.
+fn wait_words(wait: i64) -> String {
+    match wait {
+        ..=1 => "a second".to_string(),
+        2..=90 => format!("{wait} seconds"),
+        _ => format!("{} minutes", (wait + 59) / 60),
+    }
+}
 
 #[derive(serde::Deserialize)]
 pub struct NextQuery {
@@ -160,33 +235,34 @@ pub async fn submit(
     let email = email.trim().to_lowercase();
     let password = password.to_string();
     let now = state.now();
-    let ip = peer.0.map(|a| a.ip().to_string()).unwrap_or_default();
-    let keys = [format!("email:{email}"), format!("ip:{ip}")];
-    let k = keys.clone();
-    let throttled = state
+    let counters = sign_in_counters(&email, peer.0.map(|a| a.ip()));
+    let reserving = counters.clone();
+    let reserved = state
         .store
-        .read(move |c| {
-            Ok(k.iter()
-                .map(|key| tokens::failures(c, key, now, FAILURE_WINDOW))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .max()
-                .unwrap_or(0))
-        })
-        .await
-        .unwrap_or(0)
-        >= MAX_FAILURES;
-    if throttled {
-        return form_page(
-            &state,
-            &next,
-            for_app.as_deref(),
-            Some("Too many failed attempts. Wait a few minutes and try again."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        .write(move |c| reserve(c, &reserving, now))
+        .await;
+    match reserved {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            let mut res = form_page(
+                &state,
+                &next,
+                for_app.as_deref(),
+                Some(&format!(
+                    "Too many failed attempts. Wait {} and try again.",
+                    wait_words(wait)
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+        Err(e) => return unavailable(e),
     }
     let e = email.clone();
-    let found = state
+    let found = match state
         .store
         .read(move |c| match members::by_email(c, &e)? {
             Some(m) => Ok(Some((
@@ -196,8 +272,10 @@ pub async fn submit(
             None => Ok(None),
         })
         .await
-        .ok()
-        .flatten();
+    {
+        Ok(f) => f,
+        Err(e) => return unavailable(e),
+    };
     let stored = found
         .as_ref()
         .map(|(_, h)| h.clone())
@@ -208,17 +286,8 @@ pub async fn submit(
         .unwrap_or(false);
     let member = match (found, verified) {
         (Some((m, _)), true) => m,
+        // The attempt was counted as a failure when it was reserved.
         _ => {
-            let k = keys.clone();
-            let _ = state
-                .store
-                .write(move |c| {
-                    for key in &k {
-                        tokens::count_failure(c, key, now, FAILURE_WINDOW)?;
-                    }
-                    Ok(())
-                })
-                .await;
             return form_page(
                 &state,
                 &next,
@@ -228,11 +297,19 @@ pub async fn submit(
             );
         }
     };
-    let k = keys[0].clone();
-    let _ = state
+    // A success was no guess: this account's failures from this address are forgotten, and the
+    // address gets its attempt back (its other failures stay: they may be guesses at others).
+    let [(pair, _), (addr, _)] = counters;
+    if let Err(e) = state
         .store
-        .write(move |c| tokens::clear_failures(c, &k))
-        .await;
+        .write(move |c| {
+            tokens::clear_failures(c, &pair)?;
+            tokens::give_back_attempt(c, &addr)
+        })
+        .await
+    {
+        return unavailable(e);
+    }
     let raw = match session::start(&state, &member.id).await {
         Ok(r) => r,
         Err(e) => {
