@@ -609,3 +609,52 @@ async fn sandbox_ids_are_random_and_share_no_sequence_across_collections() {
         }
     }
 }
+
+#[tokio::test]
+async fn answers_computed_from_an_organization_or_ad_account_are_for_members_with_a_role_there() {
+    let w = world().await;
+    let owner = w.token(&w.owner_member).await;
+    let (status, text, _) = w
+        .call(
+            &owner,
+            &Method::POST,
+            "/rest/adCampaigns",
+            Some(&json!({"account": w.owner_member.ad, "name": "c"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let acl = format!(
+        "/rest/organizationAcls?q=organization&organization={}",
+        enc(&w.owner_member.org)
+    );
+    let analytics = format!(
+        "/rest/adAnalytics?q=analytics&accounts=List({})",
+        enc(&w.owner_member.ad)
+    );
+    // The owner sees the organization's administrators and the account's campaigns…
+    let (_, text, _) = w.call(&owner, &Method::GET, &acl, None, None).await;
+    let acls: Value = serde_json::from_str(&text).unwrap();
+    assert!(!acls["elements"].as_array().unwrap().is_empty(), "{text}");
+    let (_, text, _) = w.call(&owner, &Method::GET, &analytics, None, None).await;
+    let counts: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(counts["elements"][0]["campaigns"], 1, "{text}");
+    // …a member with the same scopes and no role there sees neither.
+    let intruder = w.token(&w.intruders_member[0]).await;
+    let (status, text, _) = w.call(&intruder, &Method::GET, &acl, None, None).await;
+    if status == 200 {
+        let acls: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(acls["elements"], json!([]), "{text}");
+    } else {
+        assert_eq!(status, 403, "{text}");
+    }
+    let (status, text, _) = w
+        .call(&intruder, &Method::GET, &analytics, None, None)
+        .await;
+    if status == 200 {
+        let counts: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(counts["elements"][0]["campaigns"], 0, "{text}");
+    } else {
+        assert_eq!(status, 403, "{text}");
+    }
+}
