@@ -10,6 +10,7 @@ use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::{App, CodeRecord, TokenKind, TokenRecord};
 use scopegate_core::model::{NewMember, RoleAssignment};
 use scopegate_core::SecretHash;
+use scopegate_store::sandbox::{self, Object, Owner};
 use scopegate_store::tokens::{self, Redeem};
 use scopegate_store::{apps, audit, members, params, settings, Dialect, Store, StoreError};
 
@@ -59,7 +60,7 @@ async fn reopening_a_store_applies_nothing_twice() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(
         again.read(scopegate_store::schema_versions).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6]
+        vec![1, 2, 3, 4, 5, 6, 7]
     );
 }
 
@@ -134,6 +135,7 @@ both_backends!(
     expired_rows_are_purged_in_batches,
     secrets_are_capped_at_two,
     attempts_are_taken_one_at_a_time_under_concurrency,
+    sandbox_objects_are_found_only_by_their_owner,
 );
 
 /// The sign-in throttle's compare-and-set: 50 concurrent takers of a counter limited to 5, each
@@ -191,7 +193,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
     let count = store
         .read(|c| {
             c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
@@ -199,7 +201,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 6, "each migration is recorded once");
+    assert_eq!(count, 7, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres
@@ -670,4 +672,135 @@ async fn secrets_are_capped_at_two(store: &Store) {
             .await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+async fn sandbox_objects_are_found_only_by_their_owner(store: &Store) {
+    let app = |c: &str| Owner::App {
+        client_id: c.into(),
+    };
+    let member = |c: &str, m: &str| Owner::Member {
+        client_id: c.into(),
+        member_id: m.into(),
+    };
+    let org = Owner::Resource("urn:li:organization:7".into());
+    let object = |id: i64,
+                  collection: &str,
+                  owner: &Owner,
+                  member_id: Option<&str>,
+                  target: Option<&str>| Object {
+        id,
+        collection: collection.into(),
+        owner: owner.clone(),
+        client_id: match owner {
+            Owner::App { client_id } | Owner::Member { client_id, .. } => client_id.clone(),
+            _ => "app-a".into(),
+        },
+        member_id: member_id.map(str::to_string),
+        target: target.map(str::to_string),
+        body: format!("{{\"n\":{id}}}"),
+        created_at: id,
+    };
+    let rows = [
+        object(4_000_000_000_000_000_001, "jobs", &app("app-a"), None, None),
+        object(4_000_000_000_000_000_002, "jobs", &app("app-b"), None, None),
+        object(
+            4_000_000_000_000_000_003,
+            "posts",
+            &member("app-a", "m1"),
+            Some("m1"),
+            Some("urn:li:person:x"),
+        ),
+        object(
+            4_000_000_000_000_000_004,
+            "posts",
+            &member("app-a", "m2"),
+            Some("m2"),
+            Some("urn:li:person:y"),
+        ),
+        object(
+            4_000_000_000_000_000_005,
+            "posts",
+            &member("app-b", "m1"),
+            Some("m1"),
+            Some("urn:li:person:z"),
+        ),
+        object(
+            4_000_000_000_000_000_006,
+            "posts",
+            &org,
+            Some("m1"),
+            Some("urn:li:organization:7"),
+        ),
+    ];
+    for o in rows.clone() {
+        assert!(store.write(move |c| sandbox::create(c, &o)).await.unwrap());
+    }
+    // A taken id is refused (the caller draws another), whatever the collection.
+    let dup = object(4_000_000_000_000_000_001, "posts", &org, Some("m1"), None);
+    assert!(!store
+        .write(move |c| sandbox::create(c, &dup))
+        .await
+        .unwrap());
+    let got = store
+        .read(|c| sandbox::get(c, "posts", 4_000_000_000_000_000_006))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, rows[5]);
+    assert_eq!(
+        store
+            .read(|c| sandbox::get(c, "jobs", 4_000_000_000_000_000_006))
+            .await
+            .unwrap(),
+        None
+    );
+    let ids = |owner: Owner, collection: &'static str, target: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            store
+                .read(move |c| sandbox::list(c, collection, &owner, target, 100))
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| o.id % 10)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(app("app-a"), "jobs", None).await, vec![1]);
+    assert_eq!(ids(app("app-c"), "jobs", None).await, Vec::<i64>::new());
+    assert_eq!(ids(member("app-a", "m1"), "posts", None).await, vec![3]);
+    assert_eq!(
+        ids(member("app-a", "m1"), "posts", Some("urn:li:person:x")).await,
+        vec![3]
+    );
+    assert_eq!(
+        ids(member("app-a", "m1"), "posts", Some("urn:li:person:y")).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(member("app-b", "m1"), "posts", None).await, vec![5]);
+    assert_eq!(ids(org.clone(), "posts", None).await, vec![6]);
+    assert_eq!(ids(Owner::Nobody, "posts", None).await, Vec::<i64>::new());
+    assert_eq!(
+        store
+            .read(|c| sandbox::count(c, "posts", "urn:li:organization:7"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .write(|c| sandbox::update_body(c, "posts", 4_000_000_000_000_000_006, "{}"))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|c| sandbox::update_body(c, "jobs", 4_000_000_000_000_000_006, "{}"))
+        .await
+        .unwrap());
+    assert!(store
+        .write(|c| sandbox::delete(c, "posts", 4_000_000_000_000_000_006))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|c| sandbox::delete(c, "posts", 4_000_000_000_000_000_006))
+        .await
+        .unwrap());
 }

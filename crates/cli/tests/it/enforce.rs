@@ -84,6 +84,14 @@ fn request_for(
         _ => {}
     }
     path = path.replace("{id}", &post_id.to_string());
+    if route
+        .action
+        .as_deref()
+        .is_some_and(|a| a.starts_with("patch:"))
+    {
+        // A Rest.li partial update.
+        body = Some(json!({"patch": {"$set": {"commentary": "from the matrix"}}}));
+    }
     if route.method == "POST" && body.is_none() {
         body = Some(json!({"note": "from the matrix"}));
     }
@@ -192,8 +200,35 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
         } else {
             post_id
         };
-        let (method, path, body) = request_for(route, &ctx, id);
+        let (method, mut path, body) = request_for(route, &ctx, id);
+        let deletes = route
+            .action
+            .as_deref()
+            .is_some_and(|a| a.starts_with("delete:"));
         for p in &route.permissions {
+            if deletes {
+                // Each allowed delete removes a post: each permission gets a fresh one (by a
+                // fresh token: minting another consent revoked the first poster's).
+                let poster = s.mint(DEMO_APP, Some(&member), "w_member_social").await;
+                let (status, fresh) = call(
+                    &s,
+                    &poster,
+                    &Method::POST,
+                    "/rest/posts",
+                    &Some(json!({"author": ctx.person, "commentary": "to delete"})),
+                )
+                .await;
+                assert_eq!(status, 201, "{fresh}");
+                let n: i64 = fresh["id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                path = request_for(route, &ctx, n).1;
+            }
             let perm = cat.permission(p).unwrap();
             if perm
                 .programs
