@@ -25,6 +25,10 @@ use crate::state::AppState;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a connection asked to close for idleness (HTTP/2: GOAWAY) gets before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// While shutting down, how often a connection looks whether its last request has ended.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+/// Once it has, how long its GOAWAY (or its last answer) gets to reach the client.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
 /// The first and the longest pause after a failed accept.
 const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
@@ -184,7 +188,12 @@ async fn connection(
     } = shared;
     let _open = OpenConnection::new(&state, admission);
     let limits = &state.config.transport;
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+    // A shutdown does not wait for handshakes: nothing was asked of this connection yet.
+    let handshake = tokio::select! {
+        done = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => done,
+        _ = closing.changed() => return,
+    };
+    let tls = match handshake {
         Ok(Ok(tls)) => tls,
         // Plain HTTP, TLS 1.0/1.1 and scanners end here: no service without TLS 1.2+.
         Ok(Err(e)) => {
@@ -231,6 +240,8 @@ async fn connection(
     tokio::pin!(conn);
     // Set once the connection was asked to close: past it, it is dropped (the socket closes).
     let mut give_up: Option<Instant> = None;
+    // Set once a connection asked to close has no request left in flight.
+    let mut closing_idle = false;
     loop {
         let wake = give_up.unwrap_or_else(|| activity.idle_deadline(limits.idle_timeout));
         tokio::select! {
@@ -243,6 +254,15 @@ async fn connection(
             _ = closing.changed(), if give_up.is_none() => {
                 conn.as_mut().graceful_shutdown();
                 give_up = Some(Instant::now() + DRAIN_TIMEOUT);
+            }
+            // Shutting down: once no request is in flight there is nothing left to deliver. An
+            // HTTP/2 client may keep its idle connection open after the GOAWAY (browsers and
+            // pooled clients do), which would otherwise hold the whole drain for DRAIN_TIMEOUT.
+            () = tokio::time::sleep(SHUTDOWN_POLL), if give_up.is_some() && !closing_idle => {
+                if activity.in_flight.load(Ordering::SeqCst) == 0 {
+                    closing_idle = true;
+                    give_up = Some(Instant::now() + SHUTDOWN_FLUSH);
+                }
             }
             () = tokio::time::sleep_until(wake) => {
                 if give_up.is_some() {

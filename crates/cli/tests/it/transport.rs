@@ -687,3 +687,22 @@ async fn zero_limits_are_refused_at_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_idle_http2_client_does_not_hold_the_shutdown() {
+    // Browsers and pooled clients keep an HTTP/2 connection open after the server's GOAWAY; the
+    // drain must not wait for them once nothing is in flight.
+    let mut s = Server::start(&[], None).await;
+    let c = client_from(&s, Ipv4Addr::LOCALHOST);
+    let res = c.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        res.version(),
+        reqwest::Version::HTTP_2,
+        "the client must speak HTTP/2"
+    );
+    assert_eq!(res.status(), 200);
+    // `terminate` allows 10 s; the drain timeout for requests in flight is 20 s.
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    drop(c);
+}
