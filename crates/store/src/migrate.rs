@@ -36,6 +36,10 @@ macro_rules! migrations {
                 6,
                 include_str!(concat!("../migrations/", $dir, "/0006_enforcement.sql")),
             ),
+            (
+                7,
+                include_str!(concat!("../migrations/", $dir, "/0007_native_codes.sql")),
+            ),
         ]
     };
 }
