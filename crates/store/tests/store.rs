@@ -159,7 +159,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 6, "each migration is recorded once");
+    assert_eq!(count, 7, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres

@@ -109,11 +109,10 @@ async fn a_get_with_a_narrower_scope_set_changes_nothing_stored() {
     for (scope, extra) in cases {
         for post in [false, true] {
             let res = if post {
-                let form: Vec<(String, String)> = url::form_urlencoded::parse(
-                    query(scope, extra).as_bytes(),
-                )
-                .into_owned()
-                .collect();
+                let form: Vec<(String, String)> =
+                    url::form_urlencoded::parse(query(scope, extra).as_bytes())
+                        .into_owned()
+                        .collect();
                 b.client
                     .post(s.url("/oauth/v2/authorization"))
                     .form(&form)
@@ -124,7 +123,11 @@ async fn a_get_with_a_narrower_scope_set_changes_nothing_stored() {
                 b.get(&auth_path(scope, extra)).await
             };
             let case = format!("{scope:?}{extra} post={post}");
-            assert_eq!(res.status(), 302, "{case}: a covered request answers at once");
+            assert_eq!(
+                res.status(),
+                302,
+                "{case}: a covered request answers at once"
+            );
             let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
             let code = param(&loc, "code").unwrap_or_else(|| panic!("{case}: {loc}"));
             assert_eq!(
@@ -164,7 +167,11 @@ async fn a_get_with_a_narrower_scope_set_changes_nothing_stored() {
     );
     // Only the member's Allow, with its CSRF token, changes the grant (LinkedIn 1.6).
     let page = b
-        .authorize(&auth_path("openid", "&prompt=consent"), MEMBER, DEMO_PASSWORD)
+        .authorize(
+            &auth_path("openid", "&prompt=consent"),
+            MEMBER,
+            DEMO_PASSWORD,
+        )
         .await
         .consent();
     let url = b.consent(&page, "allow").await;
@@ -202,7 +209,10 @@ async fn userinfo_follows_product_removal() {
     assert!(u["email"].is_string());
     s.cli_json(&["app", "product", "remove", DEMO_APP, "openid-connect"]);
     let (status, u) = userinfo().await;
-    assert_eq!(status, 403, "userinfo still answered after the removal: {u}");
+    assert_eq!(
+        status, 403,
+        "userinfo still answered after the removal: {u}"
+    );
     assert!(u.get("email").is_none() && u.get("name").is_none());
     let (_, i) = s.introspect_demo(&at).await;
     assert_eq!(i["scope"], "");
@@ -324,10 +334,20 @@ async fn a_web_flow_code_needs_the_client_secret_even_with_native_pkce() {
 #[tokio::test]
 async fn jwks_is_503_and_uncacheable_when_the_store_fails() {
     let s = InProc::demo().await;
-    let res = s.client.get(s.url("/oauth/openid/jwks")).send().await.unwrap();
+    let res = s
+        .client
+        .get(s.url("/oauth/openid/jwks"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     break_table(&s, "signing_keys");
-    let res = s.client.get(s.url("/oauth/openid/jwks")).send().await.unwrap();
+    let res = s
+        .client
+        .get(s.url("/oauth/openid/jwks"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(
         res.headers()
@@ -355,7 +375,11 @@ async fn userinfo_is_503_when_the_store_fails() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 503, "{table}: a store outage is not a bad token");
+        assert_eq!(
+            res.status(),
+            503,
+            "{table}: a store outage is not a bad token"
+        );
         assert!(res.headers().get("www-authenticate").is_none());
         sqlite(&s, &format!("ALTER TABLE {table}_broken RENAME TO {table}"));
     }
@@ -388,7 +412,11 @@ async fn a_failed_remove_access_says_it_failed() {
     break_table(&s, "grants");
     let res = b.get("/psettings/permitted-services").await;
     assert_eq!(res.status(), 503, "an outage is not 'no apps'");
-    assert!(!res.text().await.unwrap().contains("You have not allowed any app"));
+    assert!(!res
+        .text()
+        .await
+        .unwrap()
+        .contains("You have not allowed any app"));
     let res = b
         .post(
             "/psettings/permitted-services/revoke",

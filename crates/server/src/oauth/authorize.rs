@@ -808,13 +808,9 @@ async fn issue_code(
         .store
         .write(move |c| {
             let grant = match answer {
-                Answer::Consented => tokens::consent(
-                    c,
-                    &record.client_id,
-                    &record.member_id,
-                    &record.scopes,
-                    now,
-                )?,
+                Answer::Consented => {
+                    tokens::consent(c, &record.client_id, &record.member_id, &record.scopes, now)?
+                }
                 Answer::Covered => {
                     let Some(g) = tokens::live_grant(c, &record.client_id, &record.member_id)?
                     else {

@@ -54,9 +54,7 @@ pub fn carried_scopes(
 ) -> scopegate_core::ScopeSet {
     let own = scopegate_core::ScopeSet::parse(&token.scopes).unwrap_or_default();
     let now = token_scopes(state, token, approved);
-    scopegate_core::ScopeSet::from_names(
-        own.iter().filter(|s| now.contains(s)).map(str::to_string),
-    )
+    scopegate_core::ScopeSet::from_names(own.iter().filter(|s| now.contains(s)).map(str::to_string))
 }
 
 /// Prints a scope set the way the configured compatibility mode does.

@@ -243,7 +243,10 @@ async fn authorization_code(
             // redeem its code. Only a code the native PKCE endpoint issued may be redeemed by
             // the verifier alone; a web-flow code of the same app needs the secret (docs/oauth.md).
             if public && !record.native {
-                return Ok(CodeOutcome::Refused(client::missing(compat, "client_secret")));
+                return Ok(CodeOutcome::Refused(client::missing(
+                    compat,
+                    "client_secret",
+                )));
             }
             if record.client_id != client_id
                 || record.redirect_uri != redirect_uri
@@ -334,8 +337,10 @@ async fn authorization_code(
             let id_token = match id_token {
                 Ok(t) => t,
                 Err(e) => {
-                    let undelivered =
-                        vec![access_hash_of(state, &access), access_hash_of(state, &refresh)];
+                    let undelivered = vec![
+                        access_hash_of(state, &access),
+                        access_hash_of(state, &refresh),
+                    ];
                     return Err(id_token_failed(state, e, undelivered).await);
                 }
             };
@@ -509,7 +514,10 @@ async fn refresh(
             // authorizes (a removed product's scopes are gone).
             let still = carried_scopes(&st, &rt, &approved);
             let scopes = ScopeSet::from_names(
-                scopes.iter().filter(|s| still.contains(s)).map(str::to_string),
+                scopes
+                    .iter()
+                    .filter(|s| still.contains(s))
+                    .map(str::to_string),
             );
             // The refresh token's lifetime counts from the first grant and is never extended; the
             // access token is capped at it.
@@ -581,15 +589,17 @@ async fn refresh(
             auth_time,
         } => {
             let id_token = match &member_id {
-                Some(m) => crate::oidc::id_token_for(
-                    state,
-                    &client.app.client_id,
-                    m,
-                    &claims,
-                    nonce.as_deref(),
-                    auth_time,
-                )
-                .await,
+                Some(m) => {
+                    crate::oidc::id_token_for(
+                        state,
+                        &client.app.client_id,
+                        m,
+                        &claims,
+                        nonce.as_deref(),
+                        auth_time,
+                    )
+                    .await
+                }
                 None => Ok(None),
             };
             let id_token = match id_token {
