@@ -239,6 +239,14 @@ async fn authorization_code(
                 (None, None) => true,
                 _ => false,
             };
+            if record.client_id != client_id
+                || record.redirect_uri != redirect_uri
+                || now >= record.expires_at
+                || !verifier_ok
+            {
+                return Ok(CodeOutcome::Refused(bad_code(compat, false)));
+            }
+            // After the binding checks, so a code that does not match at all answers as such.
             // RFC 6749 4.1.3 (and OAuth 2.1 4.1.3): a confidential client authenticates to
             // redeem its code. Only a code the native PKCE endpoint issued may be redeemed by
             // the verifier alone; a web-flow code of the same app needs the secret (docs/oauth.md).
@@ -247,13 +255,6 @@ async fn authorization_code(
                     compat,
                     "client_secret",
                 )));
-            }
-            if record.client_id != client_id
-                || record.redirect_uri != redirect_uri
-                || now >= record.expires_at
-                || !verifier_ok
-            {
-                return Ok(CodeOutcome::Refused(bad_code(compat, false)));
             }
             let Some(grant) =
                 tokens::grant_by_id(c, record.grant_id)?.filter(|g| g.revoked_at.is_none())
