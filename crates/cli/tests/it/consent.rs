@@ -297,13 +297,16 @@ async fn a_web_flow_code_needs_the_client_secret_even_with_native_pkce() {
     };
     for scope in ["openid", "openid profile", "profile"] {
         let code = code_for(&b, scope, &pkce).await;
-        let (status, e) = no_secret(code).await;
+        let (status, e) = no_secret(code.clone()).await;
         assert_eq!(
             (status, e["error"].as_str()),
             (401, Some("invalid_client")),
             "a web-flow code was redeemed by PKCE alone: {e}"
         );
         assert!(e.get("access_token").is_none());
+        // Whoever tried was likely not the app: the code is spent.
+        let (status, _) = s.redeem(&code, &[("code_verifier", verifier)]).await;
+        assert_eq!(status, 400, "{scope}: the refused code still redeemed");
     }
     // With its secret, the confidential client redeems its web-flow code (PKCE too).
     let code = code_for(&b, "openid", &pkce).await;
