@@ -299,6 +299,9 @@ pub struct CodeRecord {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub consumed_at: Option<UnixTime>,
+    /// Issued by the native PKCE endpoint: the only kind of code a public client may redeem
+    /// without a secret (RFC 6749 4.1.3).
+    pub native: bool,
 }
 
 /// A signed-in browser session.

@@ -19,7 +19,7 @@ use scopegate_core::model::{TokenKind, TokenState};
 use scopegate_core::oidc_request::{CompactJws, HintError};
 use scopegate_core::ScopeSet;
 use scopegate_store::keys::{self, StoredSigningKey};
-use scopegate_store::{members, settings, tokens};
+use scopegate_store::{apps, members, settings, tokens};
 use serde_json::{json, Value};
 
 use crate::config::Compat;
@@ -268,15 +268,38 @@ pub async fn ensure_keys(state: &App) -> Result<(), String> {
     Ok(())
 }
 
+/// Why an ID token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    /// The store could not be read (the member, the signing key): `temporarily_unavailable`.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Nothing to sign with, or signing failed: `server_error`.
+    #[error("{0}")]
+    Failed(&'static str),
+}
+
 /// Signs a JWT with the active key for `alg`.
-pub async fn sign(state: &App, alg: Alg, claims: &Value) -> Option<String> {
-    let key = match active_key(state, alg).await.ok()? {
+pub async fn sign(state: &App, alg: Alg, claims: &Value) -> Result<String, IdTokenError> {
+    let key = match active_key(state, alg)
+        .await
+        .map_err(IdTokenError::Unavailable)?
+    {
         Some(k) => k,
         None => {
-            ensure_keys(state).await.ok()?;
-            active_key(state, alg).await.ok()??
+            ensure_keys(state)
+                .await
+                .map_err(IdTokenError::Unavailable)?;
+            active_key(state, alg)
+                .await
+                .map_err(IdTokenError::Unavailable)?
+                .ok_or(IdTokenError::Failed("no signing key"))?
         }
     };
+    sign_with(state, alg, &key, claims).ok_or(IdTokenError::Failed("signing failed"))
+}
+
+fn sign_with(state: &App, alg: Alg, key: &StoredSigningKey, claims: &Value) -> Option<String> {
     let der = open(state, &key.kid, &key.private_enc)?;
     let head = json!({"alg": alg.as_str(), "kid": key.kid, "typ": "JWT"});
     let signing_input = format!(
@@ -424,7 +447,9 @@ fn profile_claims(
     c
 }
 
-/// The ID token for a token response, when `openid` was granted.
+/// The ID token for a token response, when the token authorizes `openid` (`scopes` is what it
+/// authorizes now, `oauth::token_scopes`); `Ok(None)` without `openid`. A failure is an error,
+/// never a response without the ID token.
 pub async fn id_token_for(
     state: &App,
     client_id: &str,
@@ -432,17 +457,17 @@ pub async fn id_token_for(
     scopes: &ScopeSet,
     nonce: Option<&str>,
     auth_time: i64,
-) -> Option<String> {
+) -> Result<Option<String>, IdTokenError> {
     if !scopes.contains("openid") {
-        return None;
+        return Ok(None);
     }
     let id = member_id.to_string();
     let member = state
         .store
         .read(move |c| members::by_id(c, &id))
         .await
-        .ok()
-        .flatten()?;
+        .map_err(|e| IdTokenError::Unavailable(e.to_string()))?
+        .ok_or(IdTokenError::Failed("the member no longer exists"))?;
     let now = state.now();
     let mut claims = serde_json::Map::new();
     claims.insert("iss".into(), json!(state.config.issuer()));
@@ -467,7 +492,7 @@ pub async fn id_token_for(
     } else {
         Alg::Rs256
     };
-    sign(state, alg, &Value::Object(claims)).await
+    sign(state, alg, &Value::Object(claims)).await.map(Some)
 }
 
 fn cached_json(v: Value, max_age: u32) -> Response {
@@ -524,22 +549,36 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
     cached_json(discovery_document(&state), 300)
 }
 
+/// The JWKS could not be read: 503, never cached. A relying party that cached an empty key set
+/// would refuse every ID token until its cache expired.
+fn jwks_unavailable(e: &str) -> Response {
+    tracing::error!(error = %e, "jwks: reading the signing keys failed");
+    let mut res = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": 503, "message": "keys are not available yet"})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 /// GET /oauth/openid/jwks
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    if ensure_keys(&state).await.is_err() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": 503, "message": "keys are not available yet"})),
-        )
-            .into_response();
+    if let Err(e) = ensure_keys(&state).await {
+        return jwks_unavailable(&e);
     }
     // A retired key stays published while ID tokens it signed may still be checked.
     let since = state.now() - ID_TOKEN_TTL;
-    let keys = state
+    let keys = match state
         .store
         .read(move |c| keys::published_signing_keys(c, since))
         .await
-        .unwrap_or_default();
+    {
+        Ok(k) if !k.is_empty() => k,
+        Ok(_) => return jwks_unavailable("no signing key is published"),
+        Err(e) => return jwks_unavailable(&e.to_string()),
+    };
     let jwks: Vec<Value> = keys
         .iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
@@ -576,15 +615,38 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
 }
 
+/// A store outage at userinfo: 503, not a verdict on the token (logged once).
+fn userinfo_unavailable(e: scopegate_store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "userinfo: store failed");
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        service_error_code: 503,
+        code: None,
+        message: "try again shortly".into(),
+        challenge: None,
+    }
+}
+
 async fn userinfo_inner(state: &AppState, headers: &HeaderMap) -> Result<Value, ApiError> {
     let token = bearer(headers)?;
     let hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
-    let t = state
+    // The token, its app's approved products and its member, in one read.
+    let found = state
         .store
-        .read(move |c| tokens::get(c, &hash))
+        .read(move |c| {
+            let Some(t) = tokens::get(c, &hash)?.filter(|t| t.kind == TokenKind::Access) else {
+                return Ok(None);
+            };
+            let approved = apps::approved_programs(c, &t.client_id)?;
+            let member = match &t.member_id {
+                Some(m) => members::by_id(c, m)?,
+                None => None,
+            };
+            Ok(Some((t, approved, member)))
+        })
         .await
-        .map_err(|_| ApiError::invalid_token())?;
-    let Some(t) = t.filter(|t| t.kind == TokenKind::Access) else {
+        .map_err(userinfo_unavailable)?;
+    let Some((t, approved, member)) = found else {
         return Err(ApiError::invalid_token());
     };
     match t.state(state.now()) {
@@ -592,18 +654,13 @@ async fn userinfo_inner(state: &AppState, headers: &HeaderMap) -> Result<Value, 
         TokenState::Expired => return Err(ApiError::expired_token()),
         TokenState::Active => {}
     }
-    let scopes = ScopeSet::parse(&t.scopes).unwrap_or_default();
+    // What the token authorizes now: a removed product takes `openid` and the claims with it.
+    let scopes = crate::oauth::token_scopes(state, &t, &approved);
     let Some(member_id) = t.member_id.clone().filter(|_| scopes.contains("openid")) else {
         return Err(ApiError::access_denied("userinfo", "GET", "NO_VERSION"));
     };
-    let id = member_id.clone();
-    let member = state
-        .store
-        .read(move |c| members::by_id(c, &id))
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(ApiError::invalid_token)?;
+    // A token whose member was deleted authorizes nothing.
+    let member = member.ok_or_else(ApiError::invalid_token)?;
     let mut claims = serde_json::Map::new();
     claims.insert(
         "sub".into(),

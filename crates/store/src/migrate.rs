@@ -40,6 +40,10 @@ macro_rules! migrations {
                 7,
                 include_str!(concat!("../migrations/", $dir, "/0007_sandbox_owners.sql")),
             ),
+            (
+                8,
+                include_str!(concat!("../migrations/", $dir, "/0008_native_codes.sql")),
+            ),
         ]
     };
 }

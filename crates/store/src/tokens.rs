@@ -139,7 +139,7 @@ pub fn purge_expired(c: &mut dyn Conn, before: UnixTime, batch: i64) -> Result<u
     Ok(n)
 }
 
-const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, scopes, code_challenge, nonce, auth_time, created_at, expires_at, consumed_at";
+const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, scopes, code_challenge, nonce, auth_time, created_at, expires_at, consumed_at, native";
 
 fn code(r: &Row) -> Result<CodeRecord> {
     Ok(CodeRecord {
@@ -155,14 +155,15 @@ fn code(r: &Row) -> Result<CodeRecord> {
         created_at: r.int(9)?,
         expires_at: r.int(10)?,
         consumed_at: r.opt_int(11)?,
+        native: r.bool(12)?,
     })
 }
 
 /// Stores an authorization code.
 pub fn insert_code(c: &mut dyn Conn, k: &CodeRecord) -> Result<()> {
     c.execute(
-        &format!("INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
-        params![&k.hash, &k.client_id, k.grant_id, &k.member_id, &k.redirect_uri, &k.scopes, k.code_challenge.clone(), k.nonce.clone(), k.auth_time, k.created_at, k.expires_at, k.consumed_at],
+        &format!("INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+        params![&k.hash, &k.client_id, k.grant_id, &k.member_id, &k.redirect_uri, &k.scopes, k.code_challenge.clone(), k.nonce.clone(), k.auth_time, k.created_at, k.expires_at, k.consumed_at, k.native],
     )?;
     Ok(())
 }

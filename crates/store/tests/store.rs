@@ -60,7 +60,7 @@ async fn reopening_a_store_applies_nothing_twice() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(
         again.read(scopegate_store::schema_versions).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7]
+        vec![1, 2, 3, 4, 5, 6, 7, 8]
     );
 }
 
@@ -193,7 +193,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let count = store
         .read(|c| {
             c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
@@ -201,7 +201,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 7, "each migration is recorded once");
+    assert_eq!(count, 8, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres
@@ -455,6 +455,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
         created_at: 5,
         expires_at: 600,
         consumed_at: None,
+        native: false,
     };
     store
         .write(move |c| tokens::insert_code(c, &code))

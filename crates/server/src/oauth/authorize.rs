@@ -509,20 +509,30 @@ async fn entry(
         }
         return res;
     };
+    // This request may come from any site the member visits (a navigation, a form: SameSite=Lax
+    // lets both carry the session), so it never records consent: it either answers from the
+    // grant as stored, or shows the screen whose Allow (a POST with the CSRF token) records it.
     let decision = consent_decision(state, &req, &signed_in.member).await;
     match decision {
-        Ok(Consent::Skip) if !req.prompt.consent => issue_code(state, &req, &signed_in).await,
-        Ok(_) if req.prompt.none => error_redirect(
-            state,
-            &req.redirect_uri,
-            req.state.as_deref(),
-            "consent_required",
-            "The member must consent to the requested permissions",
-        ),
+        Ok(Consent::Skip) if !req.prompt.consent => {
+            issue_code(state, &req, &signed_in, Answer::Covered).await
+        }
+        Ok(_) if req.prompt.none => consent_required(state, &req),
         Ok(Consent::Show { reauthorize }) => consent_page(state, &req, &signed_in, reauthorize),
         Ok(Consent::Skip) => consent_page(state, &req, &signed_in, false),
         Err(r) => r,
     }
+}
+
+/// OIDC Core 3.1.2.6: `prompt=none` and the request needs the consent screen.
+fn consent_required(state: &App, req: &AuthRequest) -> Response {
+    error_redirect(
+        state,
+        &req.redirect_uri,
+        req.state.as_deref(),
+        "consent_required",
+        "The member must consent to the requested permissions",
+    )
 }
 
 /// True unless the request names another End-User than `member` (id_token_hint, or a `sub`
@@ -574,7 +584,8 @@ async fn consent_decision(
             Ok(Some((g, live)))
         })
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            tracing::error!(error = %e, "authorization: reading the grant failed");
             error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -713,7 +724,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         );
     }
     match form.get("action") {
-        Some("allow") => issue_code(&state, &req, &signed_in).await,
+        Some("allow") => issue_code(&state, &req, &signed_in, Answer::Consented).await,
         _ => error_redirect(
             &state,
             &req.redirect_uri,
@@ -733,59 +744,113 @@ pub fn cancelled(state: &App, linkedin: &'static str) -> &'static str {
     }
 }
 
-/// Records the grant and issues a code (one write: both or neither).
+/// How a code is being issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The member pressed Allow (a POST with the session's CSRF token): records the consent,
+    /// creating the grant or replacing its scopes (LinkedIn 1.6: a different scope set
+    /// invalidates the grant's earlier tokens).
+    Consented,
+    /// The screen was skipped because the live grant covers the request: the grant is used as
+    /// stored and nothing but the code is written, so a request any site can trigger can
+    /// neither narrow a grant nor revoke its tokens.
+    Covered,
+}
+
+/// What the write found.
+enum Stored {
+    Code(Secret),
+    /// `Covered`, but the grant no longer covers the request (revoked or changed meanwhile).
+    NotCovered,
+}
+
+/// Issues a code, with the consent when the member gave it (one write: both or neither).
 ///
-/// One authorization request answered twice in one session (a double-clicked Allow, two tabs)
-/// gets one code: the code is derived from the session and the request, so the second answer
-/// finds the first one's code unused and sends the same redirect (RFC 9700 4.2: no second code
-/// for one request). A request repeated after its code was used gets a fresh random code.
-async fn issue_code(state: &App, req: &AuthRequest, signed_in: &SignedIn) -> Response {
-    let derived = state.keys.token_hash.hash_str(&format!(
-        "consent-code|{}|{}",
-        signed_in.session.hash, req.query
-    ));
-    let code = Secret::new(format!("AQ{}", derived.as_str()));
+/// One authorization request answered twice in one session for one grant (a double-clicked
+/// Allow, two tabs) gets one code: the code is derived from the session, the request and the
+/// grant, so the second answer finds the first one's code unused and sends the same redirect
+/// (RFC 9700 4.2: no second code for one request). A request repeated after its code was used
+/// gets a fresh random code, and so does one answered for a new grant (after Remove access the
+/// old grant's code is dead, and must not be handed back).
+async fn issue_code(
+    state: &App,
+    req: &AuthRequest,
+    signed_in: &SignedIn,
+    answer: Answer,
+) -> Response {
     let fresh = Secret::generate(state.entropy.as_ref(), "AQ");
     let fresh_hash = state.keys.token_hash.hash(&fresh).as_str().to_string();
+    let hasher = state.keys.token_hash.clone();
+    let seed = format!(
+        "consent-code|{}|{}|{}",
+        signed_in.session.hash,
+        if req.native { "native" } else { "web" },
+        req.query
+    );
+    let requested = req.resolved.scopes.clone();
     let now = state.now();
     let record = CodeRecord {
-        hash: state.keys.token_hash.hash(&code).as_str().to_string(),
+        hash: String::new(),
         client_id: req.app.client_id.clone(),
         grant_id: 0,
         member_id: signed_in.member.id.clone(),
         redirect_uri: req.redirect_uri.clone(),
-        scopes: req.resolved.scopes.to_comma_separated(),
+        scopes: requested.to_comma_separated(),
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
         auth_time: signed_in.session.auth_time,
         created_at: now,
         expires_at: now + super::code_ttl(state.config.compat),
         consumed_at: None,
+        native: req.native,
     };
     let stored = state
         .store
         .write(move |c| {
-            let hash = match tokens::code_state(c, &record.hash, now)? {
-                // Answered already and not yet used: the same code again, nothing new stored.
-                Some(true) => return Ok(false),
-                Some(false) => fresh_hash.clone(),
-                None => record.hash.clone(),
+            let grant = match answer {
+                Answer::Consented => {
+                    tokens::consent(c, &record.client_id, &record.member_id, &record.scopes, now)?
+                }
+                Answer::Covered => {
+                    let Some(g) = tokens::live_grant(c, &record.client_id, &record.member_id)?
+                    else {
+                        return Ok(Stored::NotCovered);
+                    };
+                    let granted = ScopeSet::parse(&g.scopes).unwrap_or_default();
+                    if !requested.is_subset(&granted)
+                        || !tokens::grant_has_live_access_token(c, g.id, now)?
+                    {
+                        return Ok(Stored::NotCovered);
+                    }
+                    g
+                }
             };
-            let g = tokens::consent(c, &record.client_id, &record.member_id, &record.scopes, now)?;
+            let derived = Secret::new(format!(
+                "AQ{}",
+                hasher.hash_str(&format!("{seed}|{}", grant.id)).as_str()
+            ));
+            let derived_hash = hasher.hash(&derived).as_str().to_string();
+            let (code, hash) = match tokens::code_state(c, &derived_hash, now)? {
+                // Answered already and not yet used: the same code again, nothing new stored.
+                Some(true) => return Ok(Stored::Code(derived)),
+                Some(false) => (fresh.clone(), fresh_hash.clone()),
+                None => (derived, derived_hash),
+            };
             tokens::insert_code(
                 c,
                 &CodeRecord {
-                    hash: hash.clone(),
-                    grant_id: g.id,
+                    hash,
+                    grant_id: grant.id,
                     ..record.clone()
                 },
             )?;
-            Ok(hash == fresh_hash)
+            Ok(Stored::Code(code))
         })
         .await;
     let code = match stored {
-        Ok(true) => fresh,
-        Ok(false) => code,
+        Ok(Stored::Code(code)) => code,
+        Ok(Stored::NotCovered) if req.prompt.none => return consent_required(state, req),
+        Ok(Stored::NotCovered) => return consent_page(state, req, signed_in, false),
         Err(e) => {
             tracing::error!(error = %e, "authorization: storing the code failed");
             return error_redirect(

@@ -26,6 +26,37 @@ pub fn code_ttl(compat: Compat) -> i64 {
 /// A rotated refresh token presented again within this window is a concurrent refresh, not a replay.
 pub const ROTATION_GRACE: i64 = 30;
 
+/// The scopes `token` authorizes now: its own, narrowed to what the app's approved products
+/// still grant and to deprecations before their cut-off, plus the auto-granted permissions of
+/// those products. Every decision about what a token may do (enforcement, userinfo, the claims
+/// of an ID token, refresh) reads a token's scopes through this one function, never its raw
+/// `scopes`, so removing a product takes effect at once everywhere (docs/portal.md).
+pub fn token_scopes(
+    state: &crate::state::App,
+    token: &scopegate_core::model::TokenRecord,
+    approved: &[String],
+) -> scopegate_core::ScopeSet {
+    scopegate_core::enforce::effective_token_scopes(
+        &state.catalog,
+        token,
+        approved,
+        crate::clock::date_of(state.now()),
+    )
+}
+
+/// The scopes a new token issued from `token` (a redeemed code's consent, a refresh token)
+/// records: those of its own it still authorizes. Auto-granted permissions are not written into
+/// tokens: they travel with the product and [`token_scopes`] adds them while it is approved.
+pub fn carried_scopes(
+    state: &crate::state::App,
+    token: &scopegate_core::model::TokenRecord,
+    approved: &[String],
+) -> scopegate_core::ScopeSet {
+    let own = scopegate_core::ScopeSet::parse(&token.scopes).unwrap_or_default();
+    let now = token_scopes(state, token, approved);
+    scopegate_core::ScopeSet::from_names(own.iter().filter(|s| now.contains(s)).map(str::to_string))
+}
+
 /// Prints a scope set the way the configured compatibility mode does.
 pub fn scope_string(compat: Compat, scopes: &scopegate_core::ScopeSet) -> String {
     match compat {

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::client::{self, Client};
 use super::{
-    form_request, scope_string, ACCESS_TOKEN_TTL, APP_TOKEN_TTL, REFRESH_TOKEN_TTL, ROTATION_GRACE,
+    carried_scopes, form_request, scope_string, token_scopes, ACCESS_TOKEN_TTL, APP_TOKEN_TTL,
+    REFRESH_TOKEN_TTL, ROTATION_GRACE,
 };
 use crate::config::Compat;
 use crate::form::Params;
@@ -138,8 +139,9 @@ fn token_response(state: &AppState, issued: &Issued, id_token: Option<String>) -
     no_store(StatusCode::OK, body)
 }
 
-/// The scopes a token still authorizes: narrowed to what the app's approved products grant now,
-/// so removing a product takes effect at once on tokens already issued (docs/portal.md).
+/// A token's recorded scopes narrowed to what the app's approved products grant now, as
+/// introspection reports them (deprecated scopes past their cut-off included, see
+/// `core::oauth::authorized_scopes`). Decisions use [`super::token_scopes`].
 pub fn narrowed(state: &AppState, approved: &[String], scopes: &ScopeSet) -> ScopeSet {
     let e = state.effective_permissions(approved);
     ScopeSet::from_names(
@@ -160,6 +162,8 @@ pub fn narrowed(state: &AppState, approved: &[String], scopes: &ScopeSet) -> Sco
 enum CodeOutcome {
     Issued {
         scopes: ScopeSet,
+        /// What the token authorizes now: the ID token's claims follow it.
+        claims: ScopeSet,
         member_id: String,
         nonce: Option<String>,
         auth_time: i64,
@@ -210,6 +214,7 @@ async fn authorization_code(
     let refresh_hash = state.keys.token_hash.hash(&refresh).as_str().to_string();
     let client_id = client.app.client_id.clone();
     let approved = client.approved.clone();
+    let public = client.public;
     let st = state.clone();
     let outcome = state
         .store
@@ -238,23 +243,28 @@ async fn authorization_code(
             {
                 return Ok(CodeOutcome::Refused(bad_code(compat, false)));
             }
+            // After the binding checks, so a code that does not match at all answers as such.
+            // RFC 6749 4.1.3 (and OAuth 2.1 4.1.3): a confidential client authenticates to
+            // redeem its code. Only a code the native PKCE endpoint issued may be redeemed by
+            // the verifier alone; a web-flow code of the same app needs the secret (docs/oauth.md).
+            if public && !record.native {
+                return Ok(CodeOutcome::Refused(client::missing(
+                    compat,
+                    "client_secret",
+                )));
+            }
             let Some(grant) =
                 tokens::grant_by_id(c, record.grant_id)?.filter(|g| g.revoked_at.is_none())
             else {
                 return Ok(CodeOutcome::Refused(bad_code(compat, true)));
             };
-            let scopes = narrowed(
-                &st,
-                &approved,
-                &ScopeSet::parse(&record.scopes).unwrap_or_default(),
-            );
-            let base = TokenRecord {
+            let mut base = TokenRecord {
                 hash: access_hash.clone(),
                 kind: TokenKind::Access,
                 client_id: client_id.clone(),
                 grant_id: Some(grant.id),
                 member_id: Some(record.member_id.clone()),
-                scopes: scopes.to_comma_separated(),
+                scopes: record.scopes.clone(),
                 created_at: now,
                 authorized_at: grant.updated_at,
                 expires_at: now + ACCESS_TOKEN_TTL,
@@ -266,6 +276,9 @@ async fn authorization_code(
                 public_client: client.public,
                 auth_time: record.auth_time,
             };
+            let scopes = carried_scopes(&st, &base, &approved);
+            base.scopes = scopes.to_comma_separated();
+            let claims = token_scopes(&st, &base, &approved);
             if wants_refresh {
                 let r = TokenRecord {
                     hash: refresh_hash.clone(),
@@ -286,6 +299,7 @@ async fn authorization_code(
             }
             Ok(CodeOutcome::Issued {
                 scopes,
+                claims,
                 member_id: record.member_id.clone(),
                 nonce: record.nonce.clone(),
                 auth_time: record.auth_time,
@@ -303,6 +317,7 @@ async fn authorization_code(
         }
         CodeOutcome::Issued {
             scopes,
+            claims,
             member_id,
             nonce,
             auth_time,
@@ -312,11 +327,21 @@ async fn authorization_code(
                 state,
                 &client.app.client_id,
                 &member_id,
-                &scopes,
+                &claims,
                 nonce.as_deref(),
                 auth_time,
             )
             .await;
+            let id_token = match id_token {
+                Ok(t) => t,
+                Err(e) => {
+                    let undelivered = vec![
+                        access_hash_of(state, &access),
+                        access_hash_of(state, &refresh),
+                    ];
+                    return Err(id_token_failed(state, e, undelivered).await);
+                }
+            };
             let issued = Issued {
                 access,
                 refresh: with_refresh.then_some(refresh),
@@ -326,6 +351,48 @@ async fn authorization_code(
             };
             Ok(token_response(state, &issued, id_token))
         }
+    }
+}
+
+fn access_hash_of(state: &AppState, token: &Secret) -> String {
+    state.keys.token_hash.hash(token).as_str().to_string()
+}
+
+/// The token response cannot carry the ID token its `openid` scope asks for: the request fails
+/// (OIDC Core 3.1.3.3: the response contains an ID token) instead of answering without it, and
+/// the tokens stored for it, never handed out, are revoked so they count for nothing (a live
+/// token lets a later request skip the consent screen). Logged once, here.
+async fn id_token_failed(
+    state: &AppState,
+    e: crate::oidc::IdTokenError,
+    undelivered: Vec<String>,
+) -> OAuthError {
+    let now = state.now();
+    let revoked = state
+        .store
+        .write(move |c| {
+            for h in &undelivered {
+                tokens::revoke(c, h, now)?;
+            }
+            Ok(())
+        })
+        .await;
+    tracing::error!(
+        error = %e,
+        undelivered_tokens_revoked = revoked.is_ok(),
+        "token endpoint: the ID token could not be made; the request failed"
+    );
+    match e {
+        crate::oidc::IdTokenError::Unavailable(_) => OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "try again shortly",
+        ),
+        crate::oidc::IdTokenError::Failed(_) => OAuthError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the ID token could not be made",
+        ),
     }
 }
 
@@ -348,6 +415,8 @@ fn store_unavailable(e: scopegate_store::StoreError) -> OAuthError {
 enum RefreshOutcome {
     Issued {
         scopes: ScopeSet,
+        /// What the new access token authorizes now: the ID token's claims follow it.
+        claims: ScopeSet,
         access_expires_in: i64,
         rotated: bool,
         refresh_remaining: i64,
@@ -428,6 +497,7 @@ async fn refresh(
                     return Ok(RefreshOutcome::Refused(bad_refresh(compat)));
                 }
             }
+            // RFC 6749 6: the scope may narrow what the resource owner granted, never widen it.
             let granted = ScopeSet::parse(&rt.scopes).unwrap_or_default();
             let scopes = match &requested {
                 Some(req) if !req.is_subset(&granted) => {
@@ -440,7 +510,15 @@ async fn refresh(
                 Some(req) => req.clone(),
                 None => granted,
             };
-            let scopes = narrowed(&st, &approved, &scopes);
+            // What the new token records: of those, the ones the refresh token still
+            // authorizes (a removed product's scopes are gone).
+            let still = carried_scopes(&st, &rt, &approved);
+            let scopes = ScopeSet::from_names(
+                scopes
+                    .iter()
+                    .filter(|s| still.contains(s))
+                    .map(str::to_string),
+            );
             // The refresh token's lifetime counts from the first grant and is never extended; the
             // access token is capped at it.
             let access_exp = (now + ACCESS_TOKEN_TTL).min(rt.expires_at);
@@ -461,28 +539,27 @@ async fn refresh(
                 )?;
                 parent = rotated_hash.clone();
             }
-            tokens::insert(
-                c,
-                &TokenRecord {
-                    hash: access_hash.clone(),
-                    kind: TokenKind::Access,
-                    client_id: client_id.clone(),
-                    grant_id: Some(grant.id),
-                    member_id: rt.member_id.clone(),
-                    scopes: scopes.to_comma_separated(),
-                    created_at: now,
-                    authorized_at: rt.authorized_at,
-                    expires_at: access_exp,
-                    revoked_at: None,
-                    refresh_hash: Some(parent),
-                    code_hash: lineage,
-                    rotated_at: None,
-                    nonce: None,
-                    public_client: rt.public_client,
-                    auth_time: rt.auth_time,
-                },
-            )?;
+            let issued = TokenRecord {
+                hash: access_hash.clone(),
+                kind: TokenKind::Access,
+                client_id: client_id.clone(),
+                grant_id: Some(grant.id),
+                member_id: rt.member_id.clone(),
+                scopes: scopes.to_comma_separated(),
+                created_at: now,
+                authorized_at: rt.authorized_at,
+                expires_at: access_exp,
+                revoked_at: None,
+                refresh_hash: Some(parent),
+                code_hash: lineage,
+                rotated_at: None,
+                nonce: None,
+                public_client: rt.public_client,
+                auth_time: rt.auth_time,
+            };
+            tokens::insert(c, &issued)?;
             Ok(RefreshOutcome::Issued {
+                claims: token_scopes(&st, &issued, &approved),
                 scopes,
                 access_expires_in: access_exp - now,
                 rotated: rotate,
@@ -503,6 +580,7 @@ async fn refresh(
         }
         RefreshOutcome::Issued {
             scopes,
+            claims,
             access_expires_in,
             rotated: was_rotated,
             refresh_remaining,
@@ -516,13 +594,23 @@ async fn refresh(
                         state,
                         &client.app.client_id,
                         m,
-                        &scopes,
+                        &claims,
                         nonce.as_deref(),
                         auth_time,
                     )
                     .await
                 }
-                None => None,
+                None => Ok(None),
+            };
+            let id_token = match id_token {
+                Ok(t) => t,
+                Err(e) => {
+                    let mut undelivered = vec![access_hash_of(state, &access)];
+                    if was_rotated {
+                        undelivered.push(access_hash_of(state, &rotated));
+                    }
+                    return Err(id_token_failed(state, e, undelivered).await);
+                }
             };
             let issued = Issued {
                 access,

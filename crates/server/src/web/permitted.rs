@@ -29,8 +29,19 @@ pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<
             }
             Ok(out)
         })
-        .await
-        .unwrap_or_default();
+        .await;
+    // An outage is not "no apps": the member would think nothing can reach their account.
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "permitted services: reading the grants failed");
+            return layout::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Your permitted services could not be read. Please try again in a moment.",
+            );
+        }
+    };
     let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
@@ -121,8 +132,19 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
             }
             Ok(done)
         })
-        .await
-        .unwrap_or(false);
+        .await;
+    let revoked = match revoked {
+        Ok(r) => r,
+        Err(e) => {
+            // The app may still have access: say so, never "it had none".
+            tracing::error!(error = %e, "permitted services: revoking the grant failed");
+            return layout::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Access not removed",
+                "The app's access could not be removed: its tokens may still work. Please try again in a moment.",
+            );
+        }
+    };
     let notice = if revoked {
         "Access removed. The app's tokens for your account no longer work."
     } else {
