@@ -171,7 +171,8 @@ pub fn may_attach_organization(
     roles: &[RoleAssignment],
     organization: i64,
 ) -> Result<(), AttachRefusal> {
-    let role = organization_administrator_role(catalog).ok_or(AttachRefusal::NoAdministratorRole)?;
+    let role =
+        organization_administrator_role(catalog).ok_or(AttachRefusal::NoAdministratorRole)?;
     let holds = roles.iter().any(|a| {
         a.resource_type == ResourceType::Organization
             && a.resource_id == organization
@@ -279,9 +280,15 @@ mod tests {
     fn only_the_top_organization_role_on_that_organization_attaches_an_app() {
         let c = Catalog::linkedin();
         assert_eq!(organization_administrator_role(&c), Some("ADMINISTRATOR"));
-        assert_eq!(may_attach_organization(&c, &[role(7, "ADMINISTRATOR")], 7), Ok(()));
+        assert_eq!(
+            may_attach_organization(&c, &[role(7, "ADMINISTRATOR")], 7),
+            Ok(())
+        );
         for other in c.roles(ResourceType::Organization).iter().skip(1) {
-            assert!(may_attach_organization(&c, &[role(7, other)], 7).is_err(), "{other}");
+            assert!(
+                may_attach_organization(&c, &[role(7, other)], 7).is_err(),
+                "{other}"
+            );
         }
         assert!(may_attach_organization(&c, &[role(8, "ADMINISTRATOR")], 7).is_err());
         let mut ad = role(7, "ADMINISTRATOR");

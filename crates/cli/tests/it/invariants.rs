@@ -724,13 +724,7 @@ fn portal_pages() -> Vec<String> {
 async fn every_portal_page_shows_an_error_when_a_read_fails_never_an_empty_state() {
     let s = InProc::demo().await;
     // A pending review so the queue has something to read.
-    s.cli_json(&[
-        "app",
-        "product",
-        "request",
-        DEMO_APP,
-        "lead-sync",
-    ]);
+    s.cli_json(&["app", "product", "request", DEMO_APP, "lead-sync"]);
     let viewers = [
         ("developer", signed_in(&s, DEV).await),
         ("platform admin", signed_in(&s, ADMIN).await),
@@ -749,7 +743,10 @@ async fn every_portal_page_shows_an_error_when_a_read_fails_never_an_empty_state
     let mut violations = Vec::new();
     for table in tables(&s) {
         // Renamed in another process: every read of it now fails inside the server.
-        sqlite(&s, &format!("ALTER TABLE \"{table}\" RENAME TO \"{table}_unreadable\""));
+        sqlite(
+            &s,
+            &format!("ALTER TABLE \"{table}\" RENAME TO \"{table}_unreadable\""),
+        );
         for (who, b) in &viewers {
             for p in &pages {
                 let r = b.get(p).await;
@@ -764,7 +761,10 @@ async fn every_portal_page_shows_an_error_when_a_read_fails_never_an_empty_state
                 }
             }
         }
-        sqlite(&s, &format!("ALTER TABLE \"{table}_unreadable\" RENAME TO \"{table}\""));
+        sqlite(
+            &s,
+            &format!("ALTER TABLE \"{table}_unreadable\" RENAME TO \"{table}\""),
+        );
     }
     assert!(
         violations.is_empty(),
@@ -847,7 +847,10 @@ async fn only_an_administrator_of_an_organization_attaches_an_app_to_it() {
         if role == &roles[0] {
             assert_eq!(status, 201, "{role} attaches: {body}");
             let form = b.get("/developers/apps/new").await.text().await.unwrap();
-            assert!(form.contains(&format!("value=\"{org}\"")), "{role} is offered the page");
+            assert!(
+                form.contains(&format!("value=\"{org}\"")),
+                "{role} is offered the page"
+            );
         } else {
             assert_eq!(status, 403, "{role} may not attach: {body}");
             assert_eq!(dump(&s), before, "a refused attachment stores nothing");
@@ -907,12 +910,14 @@ async fn only_an_administrator_of_an_organization_attaches_an_app_to_it() {
         let audit = s.cli_json(&["audit", "--target", id]);
         let events = audit.as_array().unwrap();
         assert!(
-            events.iter().any(|e| e["action"] == "app.organization.attach"
-                && e["actor"] == actor
-                && e["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains(&format!("urn:li:organization:{org}"))),
+            events
+                .iter()
+                .any(|e| e["action"] == "app.organization.attach"
+                    && e["actor"] == actor
+                    && e["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("urn:li:organization:{org}"))),
             "the attachment by {actor} is audited: {audit}"
         );
     }

@@ -192,7 +192,9 @@ async fn organizations_for(state: &AppState, s: &SignedIn) -> Result<Vec<(i64, S
             let roles = members::roles_of(c, &member_id)?;
             Ok(all
                 .into_iter()
-                .filter(|r| scopegate_core::portal::may_attach_organization(&catalog, &roles, r.id).is_ok())
+                .filter(|r| {
+                    scopegate_core::portal::may_attach_organization(&catalog, &roles, r.id).is_ok()
+                })
                 .map(|r| (r.id, r.name))
                 .collect())
         })

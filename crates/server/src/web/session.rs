@@ -146,7 +146,10 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// The current session, like [`current`], but a store failure is an error rather than "signed
 /// out": pages that must fail closed (the developer portal) show it instead of the sign-in page.
-pub async fn lookup(app: &App, headers: &HeaderMap) -> Result<Option<SignedIn>, crate::error::Error> {
+pub async fn lookup(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, crate::error::Error> {
     let Some(raw) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
