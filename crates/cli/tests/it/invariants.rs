@@ -326,6 +326,8 @@ async fn a_get_never_changes_stored_state() {
 
     let mut violations = Vec::new();
     let mut tried = 0;
+    // Successful answers per caller: proof that each caller's credentials were accepted somewhere.
+    let mut answered: BTreeMap<&str, usize> = BTreeMap::new();
     for (pattern, get, _) in routes() {
         if !get {
             continue;
@@ -345,6 +347,9 @@ async fn a_get_never_changes_stored_state() {
                     }
                     let status = req.send().await.unwrap().status();
                     tried += 1;
+                    if status.is_success() {
+                        *answered.entry(*who).or_default() += 1;
+                    }
                     let after = dump(&s);
                     let (added, removed) = diff(&before, &after);
                     let unexplained: Vec<String> = added
@@ -369,6 +374,15 @@ async fn a_get_never_changes_stored_state() {
         }
     }
     assert!(tried > 100, "only {tried} GETs were tried");
+    for (who, _, _) in &callers {
+        assert!(
+            answered.get(who).copied().unwrap_or(0) > 5,
+            "{who} was hardly ever answered with success: {answered:?}"
+        );
+    }
+    // The private areas answered the sessions and keys as themselves, not as a visitor.
+    assert!(answered["admin API key"] > answered["signed out"]);
+    assert!(answered["developer session"] > answered["signed out"]);
     assert!(
         violations.is_empty(),
         "{} of {tried} GETs changed stored state:\n{}",
