@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::catalog::{Access, Catalog, PermissionKind, Program};
-use crate::model::{AccessRequest, RequestStatus};
+use crate::catalog::{Access, Catalog, PermissionKind, Program, ResourceType};
+use crate::model::{AccessRequest, RequestStatus, RoleAssignment};
 
 /// How a program appears on an app's Products tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,6 +140,54 @@ pub fn effective_permissions(catalog: &Catalog, approved: &[String]) -> Effectiv
     e
 }
 
+/// The organization role that administers a company page: `ADMINISTRATOR` when the catalog has
+/// it (LinkedIn's Page super admin, reference 9.1), otherwise the first organization role the
+/// catalog lists (catalogs list roles from the most to the least powerful).
+pub fn organization_administrator_role(catalog: &Catalog) -> Option<&str> {
+    let roles = catalog.roles(ResourceType::Organization);
+    roles
+        .iter()
+        .find(|r| r.as_str() == "ADMINISTRATOR")
+        .or_else(|| roles.first())
+        .map(String::as_str)
+}
+
+/// Why a member may not attach an app to a company page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachRefusal {
+    #[error("you can attach an app only to a company page you administer: that needs the {role} role on urn:li:organization:{organization}")]
+    NotAdministrator { organization: i64, role: String },
+    #[error("the catalog defines no organization roles, so only a platform admin can attach an app to a company page")]
+    NoAdministratorRole,
+}
+
+/// May a member holding `roles` attach an app to `organization`? LinkedIn has a super admin of the
+/// Page verify an app's association with it; a developer without that role could otherwise
+/// borrow any company's name and logo on the consent screen. Roles on other organizations, and
+/// any other role on this one, do not count. The same answer for an organization that does not
+/// exist, so the refusal says nothing about which ids exist.
+pub fn may_attach_organization(
+    catalog: &Catalog,
+    roles: &[RoleAssignment],
+    organization: i64,
+) -> Result<(), AttachRefusal> {
+    let role =
+        organization_administrator_role(catalog).ok_or(AttachRefusal::NoAdministratorRole)?;
+    let holds = roles.iter().any(|a| {
+        a.resource_type == ResourceType::Organization
+            && a.resource_id == organization
+            && a.role == role
+    });
+    if holds {
+        Ok(())
+    } else {
+        Err(AttachRefusal::NotAdministrator {
+            organization,
+            role: role.to_string(),
+        })
+    }
+}
+
 /// LinkedIn's public rejection reasons (reference section 8), offered to admins when denying.
 pub const REJECTION_REASONS: &[&str] = &[
     "Incomplete Access Request Form",
@@ -217,6 +265,36 @@ mod tests {
             request_program(&c, mdp, &pending),
             Err(RequestRefusal::AlreadyRequested(_))
         ));
+    }
+
+    fn role(org: i64, role: &str) -> RoleAssignment {
+        RoleAssignment {
+            resource_type: ResourceType::Organization,
+            resource_id: org,
+            member_id: "m".into(),
+            role: role.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_top_organization_role_on_that_organization_attaches_an_app() {
+        let c = Catalog::linkedin();
+        assert_eq!(organization_administrator_role(&c), Some("ADMINISTRATOR"));
+        assert_eq!(
+            may_attach_organization(&c, &[role(7, "ADMINISTRATOR")], 7),
+            Ok(())
+        );
+        for other in c.roles(ResourceType::Organization).iter().skip(1) {
+            assert!(
+                may_attach_organization(&c, &[role(7, other)], 7).is_err(),
+                "{other}"
+            );
+        }
+        assert!(may_attach_organization(&c, &[role(8, "ADMINISTRATOR")], 7).is_err());
+        let mut ad = role(7, "ADMINISTRATOR");
+        ad.resource_type = ResourceType::AdAccount;
+        assert!(may_attach_organization(&c, &[ad], 7).is_err());
+        assert!(may_attach_organization(&c, &[], 7).is_err());
     }
 
     #[test]

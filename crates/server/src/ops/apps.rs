@@ -1,5 +1,6 @@
 //! Apps: creation, secrets, redirect URLs, capabilities, products and the review queue.
 
+use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::{
     AccessRequest, App as AppRecord, Capability, RequestStatus, SecretInfo,
 };
@@ -163,17 +164,15 @@ pub(crate) async fn create_with(
             ));
         }
     }
-    if let Some(org) = input.organization_id {
-        let exists = app
-            .store
-            .read(move |c| {
-                members::resource(c, scopegate_core::catalog::ResourceType::Organization, org)
-            })
-            .await?;
-        if exists.is_none() {
-            return Err(Error::NotFound(format!("no organization with id {org}")));
-        }
-    }
+    // A member (not a platform admin) attaches an app only to a company page they administer;
+    // the operator, admin API keys and platform admins may attach any (audited below).
+    let must_administer = match actor {
+        Actor::Member {
+            id,
+            platform_admin: false,
+        } => Some(id.clone()),
+        _ => None,
+    };
     let now = app.now();
     let (client_id, secret) = match fixed {
         Some(f) => f,
@@ -200,12 +199,38 @@ pub(crate) async fn create_with(
     let hint = secret_hint(&secret);
     let actor = actor.to_string();
     let r = record.clone();
+    let catalog = app.catalog.clone();
     app.store
         .write(move |c| {
+            // Checked in the transaction that attaches: a role revoked meanwhile cannot slip by.
+            if let Some(org) = r.organization_id {
+                if let Some(member) = &must_administer {
+                    let roles = members::roles_of(c, member)?;
+                    if let Err(refusal) = portal::may_attach_organization(&catalog, &roles, org) {
+                        return Ok(Err(Error::Forbidden(refusal.to_string())));
+                    }
+                }
+                if members::resource(c, ResourceType::Organization, org)?.is_none() {
+                    return Ok(Err(Error::NotFound(format!(
+                        "no organization with id {org}"
+                    ))));
+                }
+            }
             apps::create(c, &r, &hash, &hint, &redirect_uris)?;
-            audit::record(c, now, &actor, "app.create", &r.client_id, &r.name)
+            audit::record(c, now, &actor, "app.create", &r.client_id, &r.name)?;
+            if let Some(org) = r.organization_id {
+                audit::record(
+                    c,
+                    now,
+                    &actor,
+                    "app.organization.attach",
+                    &r.client_id,
+                    &scopegate_core::model::urn(ResourceType::Organization, org),
+                )?;
+            }
+            Ok(Ok(()))
         })
-        .await?;
+        .await??;
     Ok(CreatedApp {
         app: record,
         client_secret: secret,

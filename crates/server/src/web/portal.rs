@@ -60,9 +60,12 @@ async fn signed_in(
     headers: &HeaderMap,
     here: &str,
 ) -> Result<SignedIn, Response> {
-    session::current(state, headers)
-        .await
-        .ok_or_else(|| layout::to_login(here))
+    // A session that cannot be read is an outage, not a signed-out visitor.
+    match session::lookup(state, headers).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(layout::to_login(here)),
+        Err(e) => Err(failed(&e)),
+    }
 }
 
 /// Reads a POSTed form and checks its CSRF token.
@@ -107,7 +110,29 @@ fn notices(n: &Notice) -> Markup {
 }
 
 fn error_status(e: &Error) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    match e {
+        // The store failed: the page is unavailable, not broken (fail closed, never empty).
+        Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// The error page for a failed operation; internal detail is logged once (`public_message`).
+fn failed(e: &Error) -> Response {
+    let title = match e {
+        Error::Internal(_) => "Temporarily unavailable",
+        Error::NotFound(_) => "Not found",
+        Error::Forbidden(_) => "Not allowed",
+        Error::Invalid(_) | Error::Conflict(_) => "Cannot do that",
+    };
+    let message = match e {
+        Error::Internal(_) => {
+            e.public_message();
+            "scopegate cannot read its data right now. Try again in a moment.".to_string()
+        }
+        _ => e.public_message(),
+    };
+    layout::error_page(error_status(e), title, &message)
 }
 
 /// GET /developers/apps
@@ -120,7 +145,10 @@ async fn list(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let apps = app_ops::list(&state, &actor(&s)).await.unwrap_or_default();
+    let apps = match app_ops::list(&state, &actor(&s)).await {
+        Ok(a) => a,
+        Err(e) => return failed(&e),
+    };
     let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
@@ -148,29 +176,29 @@ async fn list(
     )
 }
 
-async fn organizations_for(state: &AppState, s: &SignedIn) -> Vec<(i64, String)> {
+/// The company pages the member may attach an app to: every one for a platform admin, otherwise
+/// those on which they hold the administrator role (the rule itself is in `ops::apps::create`).
+async fn organizations_for(state: &AppState, s: &SignedIn) -> Result<Vec<(i64, String)>, Error> {
     let member_id = s.member.id.clone();
     let admin = s.member.platform_admin;
-    state
+    let catalog = state.catalog.clone();
+    Ok(state
         .store
         .read(move |c| {
             let all = members::resources(c, ResourceType::Organization)?;
             if admin {
                 return Ok(all.into_iter().map(|r| (r.id, r.name)).collect());
             }
-            let mine: Vec<i64> = members::roles_of(c, &member_id)?
-                .into_iter()
-                .filter(|r| r.resource_type == ResourceType::Organization)
-                .map(|r| r.resource_id)
-                .collect();
+            let roles = members::roles_of(c, &member_id)?;
             Ok(all
                 .into_iter()
-                .filter(|r| mine.contains(&r.id))
+                .filter(|r| {
+                    scopegate_core::portal::may_attach_organization(&catalog, &roles, r.id).is_ok()
+                })
                 .map(|r| (r.id, r.name))
                 .collect())
         })
-        .await
-        .unwrap_or_default()
+        .await?)
 }
 
 fn new_app_form(s: &SignedIn, orgs: &[(i64, String)], error: Option<&str>) -> Markup {
@@ -206,7 +234,10 @@ async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response
         Ok(s) => s,
         Err(r) => return r,
     };
-    let orgs = organizations_for(&state, &s).await;
+    let orgs = match organizations_for(&state, &s).await {
+        Ok(o) => o,
+        Err(e) => return failed(&e),
+    };
     let viewer = s.viewer();
     layout::respond(
         StatusCode::OK,
@@ -225,7 +256,18 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let organization_id = form.get("organization").and_then(|o| o.parse().ok());
+    // A company page that is named but is not an id is refused, never dropped silently.
+    let organization_id = match form.get("organization").map(str::trim) {
+        None | Some("") => None,
+        Some(o) => match o.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return failed(&Error::Invalid(
+                    "the company page must be chosen from the list".into(),
+                ))
+            }
+        },
+    };
     let input = AppInput {
         name: form.get("name").unwrap_or("").to_string(),
         owner: s.member.id.clone(),
@@ -255,7 +297,10 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             },
         ),
         Err(e) => {
-            let orgs = organizations_for(&state, &s).await;
+            let orgs = match organizations_for(&state, &s).await {
+                Ok(o) => o,
+                Err(read) => return failed(&read),
+            };
             layout::respond(
                 error_status(&e),
                 page(
@@ -287,7 +332,12 @@ fn tabs(d: &AppDetails, on: &str) -> Markup {
 async fn load(state: &AppState, s: &SignedIn, id: &str) -> Result<AppDetails, Response> {
     app_ops::details(state, &actor(s), id)
         .await
-        .map_err(|e| layout::error_page(error_status(&e), "App not found", &e.public_message()))
+        .map_err(|e| match e {
+            Error::NotFound(_) => {
+                layout::error_page(error_status(&e), "App not found", &e.public_message())
+            }
+            other => failed(&other),
+        })
 }
 
 async fn tab_page(
@@ -716,17 +766,24 @@ async fn review_queue(
     };
     let queue = match app_ops::review_queue(&state, &actor(&s)).await {
         Ok(q) => q,
-        Err(e) => return layout::error_page(error_status(&e), "Not allowed", &e.public_message()),
+        Err(e) => return failed(&e),
     };
     let mut rows = Vec::new();
     for r in &queue {
-        let app = app_ops::get(&state, &r.client_id).await.ok();
+        // A request outlives nothing it names, but a member may have gone: only "not found"
+        // falls back; a failed read is the error page.
+        let app = match app_ops::get(&state, &r.client_id).await {
+            Ok(a) => Some(a),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return failed(&e),
+        };
         // Show who asked by name, not by internal id.
         let who = match r.requested_by.strip_prefix("member:") {
-            Some(id) => crate::ops::members::find(&state, id)
-                .await
-                .map(|m| format!("{} ({})", m.full_name(), m.email))
-                .unwrap_or_else(|_| r.requested_by.clone()),
+            Some(id) => match crate::ops::members::find(&state, id).await {
+                Ok(m) => format!("{} ({})", m.full_name(), m.email),
+                Err(Error::NotFound(_)) => r.requested_by.clone(),
+                Err(e) => return failed(&e),
+            },
             None => r.requested_by.clone(),
         };
         rows.push((r.clone(), app, who));
@@ -808,7 +865,7 @@ async fn migrations_report(State(state): State<AppState>, headers: HeaderMap) ->
     };
     let rows = match crate::ops::migrate::report(&state, &actor(&s)).await {
         Ok(r) => r,
-        Err(e) => return layout::error_page(error_status(&e), "Not allowed", &e.public_message()),
+        Err(e) => return failed(&e),
     };
     let viewer = s.viewer();
     layout::respond(

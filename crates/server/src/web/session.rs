@@ -143,3 +143,28 @@ pub fn safe_next(next: Option<&str>) -> String {
         _ => "/developers/apps".to_string(),
     }
 }
+
+/// The current session, like [`current`], but a store failure is an error rather than "signed
+/// out": pages that must fail closed (the developer portal) show it instead of the sign-in page.
+pub async fn lookup(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, crate::error::Error> {
+    let Some(raw) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    if raw.is_empty() || raw.len() > 200 {
+        return Ok(None);
+    }
+    let hash = app.keys.token_hash.hash_str(raw).as_str().to_string();
+    let now = app.now();
+    Ok(app
+        .store
+        .read(move |c| {
+            let Some(s) = tokens::session(c, &hash, now)? else {
+                return Ok(None);
+            };
+            Ok(members::by_id(c, &s.member_id)?.map(|member| SignedIn { member, session: s }))
+        })
+        .await?)
+}
