@@ -516,20 +516,21 @@ def _sign_in_attempt(s: requests.Session, login_at: Node, post_at: Node, email: 
 
 
 def test_sign_in_failure_counters_are_shared(nodes):
-    """Sign-in failures are counted in PostgreSQL per address (docs/oauth.md: 5 per 15
-    minutes): failures spread over the nodes add up, and the next attempt is refused at a node
-    that saw none of them, even with the right password."""
+    """Sign-in attempts are counted in PostgreSQL per (account, address) and per address
+    (docs/deployment.md: 5 free attempts per account and address, then growing delays):
+    failures for one account spread over the nodes add up, and the next attempt from that address
+    waits at a node that saw none of them, even with the right password."""
     s = session_for(nodes, SIGN_IN_PROBE_ADDR)
     for i in range(SIGN_IN_MAX_FAILURES):
-        r = _sign_in_attempt(s, nodes[i % NODES], nodes[(i + 1) % NODES],
-                             f"nobody-{i}@scopegate.test", "wrong password")
+        r = _sign_in_attempt(s, nodes[i % NODES], nodes[(i + 1) % NODES], MEMBER, "wrong password")
         assert r.status_code == 401, (i, r.status_code)
     fresh = session_for(nodes, SIGN_IN_PROBE_ADDR)
     r = _sign_in_attempt(fresh, nodes[2], nodes[2], MEMBER, DEMO_PASSWORD)
     assert r.status_code == 429, (
         f"the sign-in throttle is not shared: {nodes[2]} answered {r.status_code} after "
         f"{SIGN_IN_MAX_FAILURES} failures at the other nodes")
-    # Another address is not affected.
+    assert r.headers.get("Retry-After"), r.headers
+    # The member is not locked out: the right password from an address without failures works.
     r = _sign_in_attempt(session_for(nodes), nodes[2], nodes[2], MEMBER, DEMO_PASSWORD)
     assert r.status_code in (302, 303), r.status_code
 
