@@ -67,29 +67,6 @@ async fn granted_lines(b: &Browser) -> String {
 const PROFILE_LINE: &str = "Use your name and photo";
 const EMAIL_LINE: &str = "Use the primary email address associated with your LinkedIn account";
 
-/// Changes the in-process server's store from outside, through the sqlite3 CLI in a child
-/// process: a connection opened in this process would drop the server's POSIX locks on the file
-/// (see `support::store_files_contain`).
-fn sqlite(s: &InProc, statement: &str) {
-    let out = Command::new("sqlite3")
-        .arg("-cmd")
-        .arg(".timeout 20000")
-        .arg(s.data.path().join("scopegate.db"))
-        .arg(statement)
-        .output()
-        .expect("the sqlite3 CLI is installed (apt package sqlite3)");
-    assert!(
-        out.status.success(),
-        "sqlite3 {statement}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes one table of the store unreadable, as a failed disk or a broken schema would.
-fn break_table(s: &InProc, table: &str) {
-    sqlite(s, &format!("ALTER TABLE {table} RENAME TO {table}_broken"));
-}
-
 #[tokio::test]
 async fn a_get_with_a_narrower_scope_set_changes_nothing_stored() {
     let s = InProc::demo().await;
@@ -344,7 +321,7 @@ async fn jwks_is_503_and_uncacheable_when_the_store_fails() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    break_table(&s, "signing_keys");
+    s.break_table("signing_keys");
     let res = s
         .client
         .get(s.url("/oauth/openid/jwks"))
@@ -370,7 +347,7 @@ async fn userinfo_is_503_when_the_store_fails() {
     let code = code_for(&b, "openid profile", "").await;
     let (_, t) = s.redeem(&code, &[]).await;
     for table in ["tokens", "members"] {
-        break_table(&s, table);
+        s.break_table(table);
         let res = s
             .client
             .get(s.url("/v2/userinfo"))
@@ -384,7 +361,7 @@ async fn userinfo_is_503_when_the_store_fails() {
             "{table}: a store outage is not a bad token"
         );
         assert!(res.headers().get("www-authenticate").is_none());
-        sqlite(&s, &format!("ALTER TABLE {table}_broken RENAME TO {table}"));
+        s.mend_table(table);
     }
 }
 
@@ -393,13 +370,13 @@ async fn a_token_response_fails_when_its_id_token_cannot_be_made() {
     let s = InProc::demo().await;
     let b = s.browser();
     let code = code_for(&b, "openid profile", "").await;
-    break_table(&s, "members");
+    s.break_table("members");
     let (status, e) = s.redeem(&code, &[]).await;
     assert_eq!(status, 503, "an ID token was dropped silently: {e}");
     assert_eq!(e["error"], "temporarily_unavailable");
     assert!(e.get("access_token").is_none());
     // The tokens stored before the failure were never handed out and authorize nothing.
-    sqlite(&s, "ALTER TABLE members_broken RENAME TO members");
+    s.mend_table("members");
     let (status, _) = s.redeem(&code, &[]).await;
     assert_eq!(status, 400, "the code was consumed");
 }
@@ -412,7 +389,7 @@ async fn a_failed_remove_access_says_it_failed() {
     let (_, t) = s.redeem(&code, &[]).await;
     let html = granted_lines(&b).await;
     let csrf = hidden(&html, "csrf").unwrap();
-    break_table(&s, "grants");
+    s.break_table("grants");
     let res = b.get("/psettings/permitted-services").await;
     assert_eq!(res.status(), 503, "an outage is not 'no apps'");
     assert!(!res
@@ -430,6 +407,6 @@ async fn a_failed_remove_access_says_it_failed() {
     let page = res.text().await.unwrap();
     assert!(!page.contains("had no access"), "{page}");
     assert!(page.contains("could not be removed"), "{page}");
-    sqlite(&s, "ALTER TABLE grants_broken RENAME TO grants");
+    s.mend_table("grants");
     assert_eq!(introspect_status(&s, &t["access_token"]).await, "active");
 }

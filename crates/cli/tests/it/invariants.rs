@@ -26,37 +26,14 @@ const ADMIN: &str = "admin@scopegate.local";
 // ---------------------------------------------------------------------------------------------
 // The store, seen from outside the process.
 
-fn db_file(s: &InProc) -> PathBuf {
-    s.data.path().join("scopegate.db")
-}
-
-/// Runs SQL on the server's database in a `sqlite3` child process.
-fn sqlite(s: &InProc, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg("-cmd")
-        .arg(".timeout 20000")
-        .arg(db_file(s))
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 command-line shell is installed");
-    assert!(
-        out.status.success(),
-        "sqlite3 {sql:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Every row of every table, one `INSERT` line each.
 fn dump(s: &InProc) -> Vec<String> {
-    sqlite(s, ".dump").lines().map(str::to_string).collect()
+    s.sql(".dump").lines().map(str::to_string).collect()
 }
 
 /// The tables of the store.
 fn tables(s: &InProc) -> Vec<String> {
-    sqlite(
-        s,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    s.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )
     .lines()
     .map(str::to_string)
@@ -757,10 +734,9 @@ async fn every_portal_page_shows_an_error_when_a_read_fails_never_an_empty_state
     let mut violations = Vec::new();
     for table in tables(&s) {
         // Renamed in another process: every read of it now fails inside the server.
-        sqlite(
-            &s,
-            &format!("ALTER TABLE \"{table}\" RENAME TO \"{table}_unreadable\""),
-        );
+        s.sql(&format!(
+            "ALTER TABLE \"{table}\" RENAME TO \"{table}_unreadable\""
+        ));
         for (who, b) in &viewers {
             for p in &pages {
                 let r = b.get(p).await;
@@ -775,10 +751,9 @@ async fn every_portal_page_shows_an_error_when_a_read_fails_never_an_empty_state
                 }
             }
         }
-        sqlite(
-            &s,
-            &format!("ALTER TABLE \"{table}_unreadable\" RENAME TO \"{table}\""),
-        );
+        s.sql(&format!(
+            "ALTER TABLE \"{table}_unreadable\" RENAME TO \"{table}\""
+        ));
     }
     assert!(
         violations.is_empty(),

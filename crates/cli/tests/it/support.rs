@@ -368,6 +368,36 @@ impl InProc {
         crate::browser::Browser::new(&self.base, &self.cert_pem)
     }
 
+    /// Runs SQL on this server's SQLite file through the sqlite3 CLI in a child process, and
+    /// returns what it printed. A connection opened in this process would drop the server's
+    /// POSIX locks on the file when it closes (see `store_files_contain`).
+    pub fn sql(&self, statement: &str) -> String {
+        let out = Command::new("sqlite3")
+            .arg("-cmd")
+            .arg(".timeout 20000")
+            .arg(self.data.path().join("scopegate.db"))
+            .arg(statement)
+            .output()
+            .expect("the sqlite3 CLI (scripts/test-deps installs Debian's sqlite3)");
+        assert!(
+            out.status.success(),
+            "sqlite3 {statement:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Makes a table unreadable to the server (a store outage of that table), until
+    /// [`InProc::mend_table`].
+    pub fn break_table(&self, table: &str) {
+        self.sql(&format!("ALTER TABLE {table} RENAME TO {table}_broken"));
+    }
+
+    /// Undoes [`InProc::break_table`].
+    pub fn mend_table(&self, table: &str) {
+        self.sql(&format!("ALTER TABLE {table}_broken RENAME TO {table}"));
+    }
+
     /// Runs a CLI command on the same store and clock; panics if it failed, returns its JSON.
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new(BIN)

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use scopegate_core::model::{TokenKind, TokenState};
+use scopegate_core::model::{TokenKind, TokenRecord, TokenState};
 use scopegate_core::ScopeSet;
 use scopegate_store::tokens;
 use serde_json::json;
@@ -14,6 +14,7 @@ use super::client;
 use super::form_request;
 use super::token::narrowed;
 use crate::state::AppState;
+use crate::throttle::Attempt;
 use crate::wire::{no_store, OAuthError};
 
 /// The introspection endpoint. An app may introspect only its own tokens; anything else is
@@ -42,37 +43,7 @@ async fn introspect_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = form_request(method, uri, headers, body)?;
-    client::refuse_query_credentials(uri)?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::missing("token"))?
-        .to_string();
-    let p = client::require(state, headers, &form, false)?;
-    client::throttled(state, &p)?;
-    // Reserved before the secret is checked and the token looked up (see throttle).
-    let [attempt, guess] = client::authentication_and_guess(state, &p).await?;
-    let secret = p
-        .secret
-        .as_deref()
-        .map(|s| state.keys.token_hash.hash_str(s));
-    let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
-    let id = p.client_id.clone();
-    let keys = client::shared_keys(state, &p);
-    let now = state.now();
-    // The hot path: client authentication and the token lookup in one read transaction.
-    let (found, blocked, t) = state
-        .store
-        .read(move |c| {
-            Ok((
-                client::lookup(c, &id, secret.as_ref())?,
-                client::shared_blocked(c, keys.as_ref(), now)?,
-                tokens::get(c, &token_hash)?,
-            ))
-        })
-        .await
-        .map_err(client::unavailable)?;
-    let client = client::decide_counted(state, &p, found, blocked, false, attempt).await?;
+    let (client, t, guess) = authenticated_lookup(state, method, uri, headers, body, false).await?;
     let Some(t) = t.filter(|t| t.client_id == client.app.client_id) else {
         // Unknown (or not this app's): scanning for live tokens must not be free (RFC 7662 4).
         guess.failed();
@@ -138,38 +109,8 @@ async fn revoke_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = form_request(method, uri, headers, body)?;
-    client::refuse_query_credentials(uri)?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::missing("token"))?
-        .to_string();
     // RFC 7009 2.1: a public client (native PKCE, no secret) may revoke its own tokens.
-    let p = client::require(state, headers, &form, true)?;
-    client::throttled(state, &p)?;
-    // Reserved before the secret is checked and the token looked up, as at introspection: a
-    // revocation endpoint that answers is as good a scanner as an introspection endpoint.
-    let [attempt, guess] = client::authentication_and_guess(state, &p).await?;
-    let secret = p
-        .secret
-        .as_deref()
-        .map(|s| state.keys.token_hash.hash_str(s));
-    let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
-    let id = p.client_id.clone();
-    let keys = client::shared_keys(state, &p);
-    let now = state.now();
-    let (found, blocked, t) = state
-        .store
-        .read(move |c| {
-            Ok((
-                client::lookup(c, &id, secret.as_ref())?,
-                client::shared_blocked(c, keys.as_ref(), now)?,
-                tokens::get(c, &token_hash)?,
-            ))
-        })
-        .await
-        .map_err(client::unavailable)?;
-    let client = client::decide_counted(state, &p, found, blocked, true, attempt).await?;
+    let (client, t, guess) = authenticated_lookup(state, method, uri, headers, body, true).await?;
     // token_type_hint is only a hint (RFC 7009 2.1): every kind is searched. A token of another
     // client (or a confidential client's token presented by its public self) is answered exactly
     // like an unknown one, 200 (RFC 7009 2.2: an invalid token is not an error), and revokes
@@ -203,4 +144,49 @@ async fn revoke_inner(
             )
         })?;
     Ok(no_store(StatusCode::OK, json!({})))
+}
+
+/// What introspection and revocation share: the form, the client's credentials (refused in the
+/// URL query, RFC 6749 2.3.1), the client-authentication and guessing throttles reserved before
+/// the secret is checked and the token looked up (an endpoint that answers about tokens is a
+/// scanner's tool, RFC 7662 4), then client authentication and the token lookup in one read
+/// transaction (the hot path). The guess is returned for the caller to count or release.
+async fn authenticated_lookup<'a>(
+    state: &'a AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    public_ok: bool,
+) -> Result<(client::Client, Option<TokenRecord>, Attempt<'a>), OAuthError> {
+    let form = form_request(method, uri, headers, body)?;
+    client::refuse_query_credentials(uri)?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::missing("token"))?
+        .to_string();
+    let p = client::require(state, headers, &form, public_ok)?;
+    client::throttled(state, &p)?;
+    let [attempt, guess] = client::authentication_and_guess(state, &p).await?;
+    let secret = p
+        .secret
+        .as_deref()
+        .map(|s| state.keys.token_hash.hash_str(s));
+    let token_hash = state.keys.token_hash.hash_str(&token).as_str().to_string();
+    let id = p.client_id.clone();
+    let keys = client::shared_keys(state, &p);
+    let now = state.now();
+    let (found, blocked, t) = state
+        .store
+        .read(move |c| {
+            Ok((
+                client::lookup(c, &id, secret.as_ref())?,
+                client::shared_blocked(c, keys.as_ref(), now)?,
+                tokens::get(c, &token_hash)?,
+            ))
+        })
+        .await
+        .map_err(client::unavailable)?;
+    let client = client::decide_counted(state, &p, found, blocked, public_ok, attempt).await?;
+    Ok((client, t, guess))
 }
