@@ -1,7 +1,6 @@
 //! Consent and grants: nothing that narrows or revokes a grant happens on a GET; tokens' scopes are read one way everywhere.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use serde_json::Value;
 

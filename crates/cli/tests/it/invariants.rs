@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use scopegate_core::catalog::ResourceType;
 use scopegate_server::ops::{self, Actor};
