@@ -409,3 +409,33 @@ async fn a_failed_remove_access_says_it_failed() {
     s.mend_table("grants");
     assert_eq!(introspect_status(&s, &t["access_token"]).await, "active");
 }
+
+#[tokio::test]
+async fn a_session_that_cannot_be_read_is_an_outage_not_a_sign_out() {
+    // With the sessions table unreadable, a signed-in member's pages must say the service is
+    // unavailable: sending them to the sign-in page would hide the outage (and invite a fresh
+    // sign-in that cannot be stored either).
+    let s = InProc::demo().await;
+    let b = s.browser();
+    let res = b.sign_in(MEMBER, DEMO_PASSWORD).await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    s.break_table("sessions");
+    let authorize = format!(
+        "/oauth/v2/authorization?response_type=code&client_id={DEMO_APP}&redirect_uri={}&scope=openid&state=s",
+        enc(DEMO_REDIRECT)
+    );
+    for path in ["/psettings/permitted-services", authorize.as_str()] {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 503, "{path}");
+        assert!(res.headers().get("location").is_none(), "{path}");
+    }
+    let res = b
+        .post(
+            "/psettings/permitted-services/revoke",
+            &[("csrf", "x"), ("client_id", DEMO_APP)],
+        )
+        .await;
+    assert_eq!(res.status(), 503);
+    s.mend_table("sessions");
+    assert_eq!(b.get("/psettings/permitted-services").await.status(), 200);
+}

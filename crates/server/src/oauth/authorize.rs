@@ -473,7 +473,10 @@ async fn entry(
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    let signed_in = session::current(state, &headers).await;
+    let signed_in = match session::current(state, &headers).await {
+        Ok(s) => s,
+        Err(e) => return crate::web::layout::failure_page(&e),
+    };
     let now = state.now();
     // OIDC Core 3.1.2.1: prompt=login always asks for a fresh sign-in, max_age when the last
     // one is older (max_age=0 is prompt=login, errata set 2), and an id_token_hint when someone
@@ -689,7 +692,11 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
             )
         }
     };
-    let Some(signed_in) = session::current(&state, &headers).await else {
+    let signed_in = match session::current(&state, &headers).await {
+        Ok(s) => s,
+        Err(e) => return crate::web::layout::failure_page(&e),
+    };
+    let Some(signed_in) = signed_in else {
         return error_page(
             StatusCode::UNAUTHORIZED,
             "Signed out",

@@ -161,3 +161,31 @@ pub fn to_login(here: &str) -> Response {
 pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
     see_other(&format!("{path}?{kind}={}", crate::form::encode(text)))
 }
+
+/// The status of a page answering a failed operation.
+pub fn error_status(e: &crate::error::Error) -> StatusCode {
+    match e {
+        // The store failed: the page is unavailable, not broken (fail closed, never empty).
+        crate::error::Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// The error page for a failed operation; internal detail is logged once (`public_message`).
+pub fn failure_page(e: &crate::error::Error) -> Response {
+    use crate::error::Error;
+    let title = match e {
+        Error::Internal(_) => "Temporarily unavailable",
+        Error::NotFound(_) => "Not found",
+        Error::Forbidden(_) => "Not allowed",
+        Error::Invalid(_) | Error::Conflict(_) => "Cannot do that",
+    };
+    let message = match e {
+        Error::Internal(_) => {
+            e.public_message();
+            "scopegate cannot read its data right now. Try again in a moment.".to_string()
+        }
+        _ => e.public_message(),
+    };
+    error_page(error_status(e), title, &message)
+}

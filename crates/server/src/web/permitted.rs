@@ -14,8 +14,10 @@ use crate::web::session;
 
 /// GET /psettings/permitted-services
 pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Response {
-    let Some(s) = session::current(state, headers).await else {
-        return to_login("/psettings/permitted-services");
+    let s = match session::current(state, headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return to_login("/psettings/permitted-services"),
+        Err(e) => return layout::failure_page(&e),
     };
     let member_id = s.member.id.clone();
     let rows = state
@@ -95,8 +97,10 @@ pub async fn show(
 
 /// POST /psettings/permitted-services/revoke: revokes the grant and all its tokens at once.
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(s) = session::current(&state, &headers).await else {
-        return to_login("/psettings/permitted-services");
+    let s = match session::current(&state, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return to_login("/psettings/permitted-services"),
+        Err(e) => return layout::failure_page(&e),
     };
     let form = std::str::from_utf8(&body)
         .ok()

@@ -61,7 +61,7 @@ async fn signed_in(
     here: &str,
 ) -> Result<SignedIn, Response> {
     // A session that cannot be read is an outage, not a signed-out visitor.
-    match session::lookup(state, headers).await {
+    match session::current(state, headers).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(layout::to_login(here)),
         Err(e) => Err(failed(&e)),
@@ -109,30 +109,9 @@ fn notices(n: &Notice) -> Markup {
     }
 }
 
-fn error_status(e: &Error) -> StatusCode {
-    match e {
-        // The store failed: the page is unavailable, not broken (fail closed, never empty).
-        Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    }
-}
-
-/// The error page for a failed operation; internal detail is logged once (`public_message`).
+/// The error page for a failed operation.
 fn failed(e: &Error) -> Response {
-    let title = match e {
-        Error::Internal(_) => "Temporarily unavailable",
-        Error::NotFound(_) => "Not found",
-        Error::Forbidden(_) => "Not allowed",
-        Error::Invalid(_) | Error::Conflict(_) => "Cannot do that",
-    };
-    let message = match e {
-        Error::Internal(_) => {
-            e.public_message();
-            "scopegate cannot read its data right now. Try again in a moment.".to_string()
-        }
-        _ => e.public_message(),
-    };
-    layout::error_page(error_status(e), title, &message)
+    layout::failure_page(e)
 }
 
 /// GET /developers/apps
@@ -302,7 +281,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
                 Err(read) => return failed(&read),
             };
             layout::respond(
-                error_status(&e),
+                layout::error_status(&e),
                 page(
                     "Create an app",
                     &viewer,
@@ -333,9 +312,11 @@ async fn load(state: &AppState, s: &SignedIn, id: &str) -> Result<AppDetails, Re
     app_ops::details(state, &actor(s), id)
         .await
         .map_err(|e| match e {
-            Error::NotFound(_) => {
-                layout::error_page(error_status(&e), "App not found", &e.public_message())
-            }
+            Error::NotFound(_) => layout::error_page(
+                layout::error_status(&e),
+                "App not found",
+                &e.public_message(),
+            ),
             other => failed(&other),
         })
 }

@@ -55,26 +55,6 @@ pub fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
     })
 }
 
-/// The current session, if the cookie names a live one.
-pub async fn current(app: &App, headers: &HeaderMap) -> Option<SignedIn> {
-    let raw = cookie(headers, SESSION_COOKIE)?;
-    if raw.is_empty() || raw.len() > 200 {
-        return None;
-    }
-    let hash = app.keys.token_hash.hash_str(raw).as_str().to_string();
-    let now = app.now();
-    app.store
-        .read(move |c| {
-            let Some(s) = tokens::session(c, &hash, now)? else {
-                return Ok(None);
-            };
-            Ok(members::by_id(c, &s.member_id)?.map(|member| SignedIn { member, session: s }))
-        })
-        .await
-        .ok()
-        .flatten()
-}
-
 /// Starts a session; returns the cookie value to set.
 pub async fn start(app: &App, member_id: &str) -> Result<String, crate::error::Error> {
     let raw = Secret::generate(app.entropy.as_ref(), "");
@@ -144,9 +124,9 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// The current session, like [`current`], but a store failure is an error rather than "signed
-/// out": pages that must fail closed (the developer portal) show it instead of the sign-in page.
-pub async fn lookup(
+/// The current session, if the cookie names a live one. A store failure is an error, never
+/// "signed out": a page shows it (503) instead of the sign-in page (fail closed).
+pub async fn current(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<Option<SignedIn>, crate::error::Error> {

@@ -332,7 +332,12 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .ok()
         .and_then(|b| Params::parse(b).ok())
         .unwrap_or_default();
-    if let Some(s) = session::current(&state, &headers).await {
+    let current = match session::current(&state, &headers).await {
+        Ok(s) => s,
+        // Signing out while the store is down: the session cannot be ended, so say so.
+        Err(e) => return layout::failure_page(&e),
+    };
+    if let Some(s) = current {
         if !session::csrf_ok(&s, form.get("csrf")) {
             return layout::error_page(
                 StatusCode::FORBIDDEN,
