@@ -131,10 +131,11 @@ impl FromRequestParts<AppState> for Admin {
         if !scheme.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
             return Err(unauthorized());
         }
-        ops::keys::authenticate(state, key.trim(), ops::keys::KeyKind::Admin)
-            .await
-            .map(|name| Admin(Actor::ApiKey(name)))
-            .ok_or_else(unauthorized)
+        match ops::keys::authenticate(state, key.trim(), ops::keys::KeyKind::Admin).await {
+            Ok(Some(name)) => Ok(Admin(Actor::ApiKey(name))),
+            Ok(None) => Err(unauthorized()),
+            Err(e) => Err(crate::wire::admin_error(&e)),
+        }
     }
 }
 

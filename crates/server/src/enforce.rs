@@ -74,7 +74,7 @@ fn read_target(
 }
 
 /// The error sent when the store cannot answer: an explicit 503, never an allow or a throttle.
-fn unavailable(what: &str, e: &scopegate_store::StoreError) -> ApiError {
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "enforcement: {what}: store failed");
     ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -352,18 +352,10 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, bytes: Byt
         .and_then(|v| v.split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim().to_string());
-    // The key is looked up here rather than through `keys::authenticate`, which reads a store
-    // error as "no such key": an outage is a 503, not a 401 telling the caller its key is wrong.
+    // An outage is a 503, not a 401 telling the caller its key is wrong.
     let authorized = match key {
         Some(k) => {
-            let hash = state.keys.token_hash.hash_str(&k).as_str().to_string();
-            let found = state
-                .store
-                .read(move |c| {
-                    scopegate_store::keys::api_key_name(c, &hash, KeyKind::ResourceServer.as_str())
-                })
-                .await;
-            match found {
+            match crate::ops::keys::authenticate(&state, &k, KeyKind::ResourceServer).await {
                 Ok(name) => name.is_some(),
                 Err(e) => {
                     return unavailable("authenticating the resource server", &e).into_response()

@@ -1253,3 +1253,27 @@ async fn a_dot_segment_matches_no_route() {
     );
     assert_eq!(status_of(r).await, 200);
 }
+
+#[tokio::test]
+async fn a_store_outage_at_the_admin_api_is_an_error_not_a_wrong_key() {
+    let s = server().await;
+    let key = s.cli_json(&["admin-key", "create", "--name", "outage-tests"])["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let apps = |s: &InProc, key: &str| {
+        s.client
+            .get(s.url("/admin/v1/apps"))
+            .bearer_auth(key.to_string())
+            .send()
+    };
+    assert_eq!(apps(&s, &key).await.unwrap().status(), 200);
+    s.state
+        .store
+        .write(|c| c.execute("DROP TABLE admin_api_keys", &[]))
+        .await
+        .unwrap();
+    let res = apps(&s, &key).await.unwrap();
+    assert!(res.status().is_server_error(), "{}", res.status());
+    assert!(res.headers().get("www-authenticate").is_none());
+}

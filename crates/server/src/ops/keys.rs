@@ -99,12 +99,12 @@ pub async fn revoke(app: &App, actor: &Actor, name: &str, kind: KeyKind) -> Resu
     Ok(n)
 }
 
-/// The name of the live key of this kind that was presented.
-pub async fn authenticate(app: &App, presented: &str, kind: KeyKind) -> Option<String> {
+/// The name of the live key of this kind that was presented, or None for no such key. A store
+/// failure is an error: an outage must not read as "your key is wrong" (fail closed, loudly).
+pub async fn authenticate(app: &App, presented: &str, kind: KeyKind) -> Result<Option<String>> {
     let hash = app.keys.token_hash.hash_str(presented).as_str().to_string();
-    app.store
+    Ok(app
+        .store
         .read(move |c| keys::api_key_name(c, &hash, kind.as_str()))
-        .await
-        .ok()
-        .flatten()
+        .await?)
 }
