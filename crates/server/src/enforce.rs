@@ -313,6 +313,65 @@ pub fn restli_method(http: &str, header: Option<&str>, query: Option<&str>, keye
     }
 }
 
+/// Refuses a request whose method headers say something else than what was checked. A Rest.li
+/// backend routes a POST by `X-RestLi-Method` (`BATCH_CREATE` acts on `elements`, `ACTION` on
+/// whatever the action reads), and many frameworks honour `X-HTTP-Method-Override`: either would
+/// let the backend perform another operation than the one enforcement allowed. So an override
+/// header is refused, and `X-RestLi-Method` (sent by LinkedIn's own client on every call) must
+/// name a method the checked HTTP method, path and query can mean.
+pub fn method_headers_agree(
+    headers: &HeaderMap,
+    http: &str,
+    query: Option<&str>,
+    keyed: bool,
+) -> Result<(), ApiError> {
+    for name in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        if headers.contains_key(name) {
+            return Err(ApiError::bad_request(format!(
+                "{name} is not accepted: send the HTTP method itself"
+            )));
+        }
+    }
+    let mut sent = headers.get_all("x-restli-method").iter();
+    let Some(first) = sent.next() else {
+        return Ok(());
+    };
+    if sent.next().is_some() {
+        return Err(ApiError::bad_request("X-RestLi-Method is repeated"));
+    }
+    let h = first
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-RestLi-Method is not readable"))?
+        .trim()
+        .to_ascii_uppercase();
+    let has = |p: &str| query_param(query, p).is_some();
+    let ok = match (http.to_ascii_uppercase().as_str(), keyed) {
+        ("GET", true) => h == "GET",
+        ("GET", false) => {
+            h == "GET_ALL"
+                || h == "GET"
+                || (h == "FINDER" && has("q"))
+                || (h == "BATCH_GET" && has("ids"))
+        }
+        ("POST", false) => h == "CREATE" || (h == "ACTION" && has("action")),
+        ("POST", true) => h == "PARTIAL_UPDATE",
+        ("PUT", true) => h == "UPDATE",
+        ("DELETE", true) => h == "DELETE",
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "X-RestLi-Method {h} does not match the {http} request that was checked"
+        )))
+    }
+}
+
 fn reason(d: &Denial) -> &'static str {
     match d {
         Denial::NoToken => "no_token",
@@ -655,7 +714,14 @@ pub async fn forward_auth(
         version: header("linkedin-version"),
     };
     let version = call.version.clone();
-    match evaluate(&state, call).await {
+    let evaluated = evaluate(&state, call).await;
+    if let Ok(v) = &evaluated {
+        let keyed = !v.params.is_empty();
+        if let Err(e) = method_headers_agree(&headers, &original_method, query.as_deref(), keyed) {
+            return e.into_response();
+        }
+    }
+    match evaluated {
         Err(e) => e.into_response(),
         Ok(v) => match &v.result {
             Ok(a) => {

@@ -17,11 +17,15 @@ pub const BATCH: i64 = 500;
 /// Deletes everything that expired before `KEEP_EXPIRED` ago; returns how many rows went.
 pub async fn purge_once(app: &App) -> u64 {
     let before = app.now() - KEEP_EXPIRED;
+    let counters_before = app.now() - crate::throttle::COUNTS_KEPT;
     let mut total = 0;
     loop {
         match app
             .store
-            .write(move |c| tokens::purge_expired(c, before, BATCH))
+            .write(move |c| {
+                Ok(tokens::purge_expired(c, before, BATCH)?
+                    + tokens::purge_attempt_counters(c, counters_before, BATCH)?)
+            })
             .await
         {
             Ok(n) => {

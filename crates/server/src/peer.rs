@@ -15,7 +15,12 @@ pub const PEER_HEADER: &str = "x-scopegate-peer-address";
 /// of it were written by the client and prove nothing). An unreadable entry stops the walk at the
 /// proxy that appended it, so a forged header can only make the client look like that proxy.
 pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    // On a dual-stack listener an IPv4 peer arrives as ::ffff:a.b.c.d: every comparison is made
+    // on the canonical form, as the connection caps make it, or a configured IPv4 proxy would
+    // not be recognised and every client would share the proxy's throttles.
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return peer;
     }
     let hops: Vec<&str> = headers
@@ -27,8 +32,8 @@ pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => client = ip,
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if is_trusted(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => return client,
         }
@@ -102,5 +107,22 @@ mod tests {
         let h = xff(&["198.51.100.7, not-an-ip"]);
         assert_eq!(client_address(proxy, &h, &trusted), proxy);
         assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
+
+    #[test]
+    fn a_dual_stack_listener_recognises_an_ipv4_proxy() {
+        let trusted: [IpAddr; 1] = ["10.0.0.2".parse().unwrap()];
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(
+            client_address(mapped, &h, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        // A mapped hop is the same proxy too, and a mapped client is reported in IPv4 form.
+        let h = xff(&["::ffff:198.51.100.7, ::ffff:10.0.0.2"]);
+        assert_eq!(
+            client_address(mapped, &h, &trusted).to_string(),
+            "198.51.100.7"
+        );
     }
 }

@@ -63,6 +63,14 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = crate::enforce::method_headers_agree(
+        &headers,
+        method.as_str(),
+        uri.query(),
+        !verdict.params.is_empty(),
+    ) {
+        return e.into_response();
+    }
     let restli = crate::enforce::restli_method(
         method.as_str(),
         headers.get("x-restli-method").and_then(|v| v.to_str().ok()),

@@ -156,7 +156,9 @@ fn builder(limits: &TransportLimits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        // Each stream may buffer a 64 KiB body before a handler runs: 32 streams bound that to
+        // 2 MiB a connection (256 allowed 16 MiB), still more parallelism than any browser uses.
+        .max_concurrent_streams(32)
         .keep_alive_interval(limits.keepalive_interval)
         .keep_alive_timeout(limits.keepalive_interval);
     builder

@@ -49,7 +49,11 @@ pub const SIGN_IN_PER_ADDRESS: Schedule = Schedule {
     forget: 24 * 3600,
 };
 
-/// Entries kept at most; the oldest windows go first.
+/// How long an attempt counter kept in the store outlives its last attempt: the longest
+/// `forget` of the schedules (older counts would read as zero anyway), so the purge deletes it.
+pub const COUNTS_KEPT: i64 = 24 * 3600;
+
+/// Entries kept at most; past it, ended windows go first, then the oldest (see `evict`).
 const MAX_ENTRIES: usize = 100_000;
 
 impl Schedule {
@@ -97,7 +101,12 @@ pub fn source(ip: IpAddr) -> String {
 /// The counter keys of a client at an address: by address, then by (client, address).
 pub fn keys(client_id: &str, addr: Option<IpAddr>) -> Option<[String; 2]> {
     let a = source(addr?);
-    Some([format!("addr|{a}"), format!("pair|{client_id}|{a}")])
+    // The client id is the caller's to choose (up to the body limit): a digest keeps every key
+    // small, so made-up ids cannot fill memory with long keys.
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(client_id.as_bytes());
+    let id: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    Some([format!("addr|{a}"), format!("pair|{id}|{a}")])
 }
 
 /// Seconds to wait when counts kept elsewhere (the store, shared by several nodes) pass the
@@ -161,7 +170,16 @@ struct Entry {
     failures: u32,
     start: i64,
     in_flight: u32,
+    /// Until when attempts under this counter are not capped in flight: an attempt succeeded
+    /// and none has failed since (see [`Throttle`]).
+    vouched_until: i64,
 }
+
+/// How long a success lets attempts under a counter run in parallel without a cap.
+const VOUCHED: i64 = WINDOW;
+
+/// The longest an attempt waits for a place before it is refused (then 429, Retry-After 1).
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Counts of recent failures, and of attempts being evaluated.
 ///
@@ -171,6 +189,12 @@ struct Entry {
 /// evaluates at most L guesses: the count is taken before the check, not after it (a check-then-
 /// count throttle lets every attempt that arrives before the first failure is counted through).
 /// Attempts that succeed give their place back and count nothing.
+///
+/// A counter under which an attempt succeeded, with no failure since, is *vouched*: its attempts
+/// are not capped in flight, so a resource server introspecting many tokens at once, or a
+/// backend redeeming many codes, is never queued behind the limit. The first failure ends it, so
+/// at worst the attempts already in flight when a failure is counted are evaluated beyond the
+/// limit, and only by callers at an address that was just used successfully.
 #[derive(Default)]
 pub struct Throttle {
     counts: Mutex<HashMap<String, Entry>>,
@@ -209,6 +233,9 @@ impl Drop for Attempt<'_> {
                             (e.failures, e.start) = (0, self.now);
                         }
                         e.failures = e.failures.saturating_add(1);
+                        e.vouched_until = 0;
+                    } else if e.failures == 0 {
+                        e.vouched_until = self.now + VOUCHED;
                     }
                 }
             }
@@ -255,6 +282,7 @@ impl Throttle {
         groups: [Vec<Counter>; N],
         now: i64,
     ) -> Result<[Attempt<'_>; N], Refused> {
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
@@ -262,7 +290,7 @@ impl Throttle {
             {
                 let mut counts = self.lock();
                 if counts.len() >= MAX_ENTRIES {
-                    counts.retain(|_, e| e.in_flight > 0 || now < e.start + WINDOW);
+                    evict(&mut counts, now);
                 }
                 let mut room = true;
                 for c in groups.iter().flatten() {
@@ -270,6 +298,7 @@ impl Throttle {
                         failures: 0,
                         start: now,
                         in_flight: 0,
+                        vouched_until: 0,
                     });
                     if now >= e.start + WINDOW {
                         (e.failures, e.start) = (0, now);
@@ -282,7 +311,8 @@ impl Throttle {
                             Refused::Failures(wait)
                         });
                     }
-                    room &= e.failures.saturating_add(e.in_flight) < c.limit;
+                    let vouched = e.failures == 0 && now < e.vouched_until;
+                    room &= vouched || e.failures.saturating_add(e.in_flight) < c.limit;
                 }
                 if room {
                     for c in groups.iter().flatten() {
@@ -298,7 +328,37 @@ impl Throttle {
                     }));
                 }
             }
-            freed.await;
+            // Bounded: a caller is answered, never parked for ever behind others' attempts.
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(if groups.iter().flatten().any(|c| c.guessing) {
+                    Refused::Guessing(1)
+                } else {
+                    Refused::Failures(1)
+                });
+            }
+        }
+    }
+}
+
+/// Makes room in a full map: windows that ended go first, then the oldest windows, down to 90%
+/// of the cap, so a flood of new keys costs one sweep per tenth of the cap rather than one per
+/// request. Entries with attempts in flight are kept (their `Attempt`s will look them up).
+fn evict(counts: &mut HashMap<String, Entry>, now: i64) {
+    counts.retain(|_, e| e.in_flight > 0 || now < e.start + WINDOW);
+    let keep = MAX_ENTRIES - MAX_ENTRIES / 10;
+    if counts.len() > keep {
+        let mut starts: Vec<i64> = counts
+            .values()
+            .filter(|e| e.in_flight == 0)
+            .map(|e| e.start)
+            .collect();
+        let excess = counts.len() - keep;
+        if excess < starts.len() {
+            starts.select_nth_unstable(excess);
+            let cutoff = starts[excess];
+            counts.retain(|_, e| e.in_flight > 0 || e.start > cutoff);
+        } else {
+            counts.retain(|_, e| e.in_flight > 0);
         }
     }
 }
@@ -365,6 +425,66 @@ mod tests {
         for x in held {
             x.failed();
         }
+    }
+
+    #[tokio::test]
+    async fn a_counter_that_just_succeeded_is_not_capped_in_flight_until_a_failure() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.9".parse().unwrap();
+        let [ok] = t
+            .reserve([client_counters("app", Some(a))], 100)
+            .await
+            .unwrap();
+        drop(ok);
+        // A resource server introspecting many tokens at once: far past the limit in flight.
+        let mut held = Vec::new();
+        for _ in 0..PER_PAIR * 5 {
+            let [x] = t
+                .reserve([client_counters("app", Some(a))], 101)
+                .await
+                .unwrap();
+            held.push(x);
+        }
+        // One failure ends it: with the rest still in flight, the next attempt waits.
+        held.pop().unwrap().failed();
+        let waiting = t.reserve([client_counters("app", Some(a))], 102);
+        tokio::pin!(waiting);
+        assert!(futures_poll_once(waiting.as_mut()).await.is_none());
+        drop(held);
+        assert!(waiting.await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_a_place_is_bounded() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..PER_PAIR {
+            let [x] = t
+                .reserve([client_counters("app", Some(a))], 100)
+                .await
+                .unwrap();
+            held.push(x);
+        }
+        let refused = t.reserve([client_counters("app", Some(a))], 100).await;
+        assert!(matches!(refused, Err(Refused::Failures(1))));
+    }
+
+    #[tokio::test]
+    async fn made_up_client_ids_cannot_grow_the_counts_past_the_cap() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.9".parse().unwrap();
+        let long = "x".repeat(10_000);
+        for i in 0..(MAX_ENTRIES + MAX_ENTRIES / 2) {
+            let [x] = t
+                .reserve([client_counters(&format!("{long}{i}"), Some(a))], 100)
+                .await
+                .unwrap();
+            drop(x);
+        }
+        let counts = t.lock();
+        assert!(counts.len() <= MAX_ENTRIES, "{}", counts.len());
+        assert!(counts.keys().all(|k| k.len() < 80), "keys stay small");
     }
 
     async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {

@@ -139,6 +139,16 @@ pub fn purge_expired(c: &mut dyn Conn, before: UnixTime, batch: i64) -> Result<u
     Ok(n)
 }
 
+/// Deletes at most `batch` attempt counters (sign-in and shared client-authentication
+/// counters) whose last attempt was before `before`: they would be forgotten anyway, and an
+/// attacker must not be able to grow the table for ever with made-up accounts.
+pub fn purge_attempt_counters(c: &mut dyn Conn, before: UnixTime, batch: i64) -> Result<u64> {
+    c.execute(
+        "DELETE FROM sign_in_failures WHERE key IN (SELECT key FROM sign_in_failures WHERE window_start < $1 LIMIT $2)",
+        params![before, batch],
+    )
+}
+
 const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, scopes, code_challenge, nonce, auth_time, created_at, expires_at, consumed_at, native";
 
 fn code(r: &Row) -> Result<CodeRecord> {

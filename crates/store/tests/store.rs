@@ -135,8 +135,49 @@ both_backends!(
     expired_rows_are_purged_in_batches,
     secrets_are_capped_at_two,
     attempts_are_taken_one_at_a_time_under_concurrency,
+    forgotten_attempt_counters_are_purged,
     sandbox_objects_are_found_only_by_their_owner,
 );
+
+/// Counters whose last attempt is older than the cut-off go; newer ones stay, in batches.
+async fn forgotten_attempt_counters_are_purged(store: &Store) {
+    store
+        .write(|c| {
+            for i in 0..15 {
+                assert!(tokens::take_attempt(
+                    c,
+                    &format!("old{i}"),
+                    None,
+                    1,
+                    100 + i
+                )?);
+            }
+            assert!(tokens::take_attempt(c, "recent", None, 1, 5_000)?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let first = store
+        .write(|c| tokens::purge_attempt_counters(c, 1_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(first, 10);
+    let rest = store
+        .write(|c| tokens::purge_attempt_counters(c, 1_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(rest, 5);
+    assert!(store
+        .read(|c| tokens::attempts(c, "recent"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .read(|c| tokens::attempts(c, "old0"))
+        .await
+        .unwrap()
+        .is_none());
+}
 
 /// The sign-in throttle's compare-and-set: 50 concurrent takers of a counter limited to 5, each
 /// retrying when another changed the counter under it, take exactly 5 attempts.

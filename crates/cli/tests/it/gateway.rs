@@ -1277,3 +1277,68 @@ async fn a_store_outage_at_the_admin_api_is_an_error_not_a_wrong_key() {
     assert!(res.status().is_server_error(), "{}", res.status());
     assert!(res.headers().get("www-authenticate").is_none());
 }
+
+#[tokio::test]
+async fn method_headers_cannot_name_another_operation_than_the_one_checked() {
+    // A Rest.li backend routes a POST by X-RestLi-Method (BATCH_CREATE acts on `elements`), and
+    // frameworks honour X-HTTP-Method-Override: both must agree with what was checked.
+    let s = server_behind(Some(Gateway::Traefik)).await;
+    let member = s.member_id(MEMBER);
+    let t = s.mint(DEMO_APP, Some(&member), "w_member_social").await;
+    let body = json!({"author": person_of(&s, &member), "commentary": "x",
+        "elements": [{"author": "urn:li:organization:1"}]})
+    .to_string();
+    let refused: [(&str, &str); 6] = [
+        ("X-RestLi-Method", "BATCH_CREATE"),
+        ("X-RestLi-Method", "ACTION"),
+        ("X-RestLi-Method", "PARTIAL_UPDATE"),
+        ("X-RestLi-Method", "BATCH_PARTIAL_UPDATE"),
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("X-Method-Override", "PUT"),
+    ];
+    for (name, value) in refused {
+        let via_gateway = forward_auth_request(
+            &s,
+            Gateway::Traefik,
+            &t,
+            "POST",
+            "/rest/posts",
+            Some(body.as_bytes()),
+            "/v2/me",
+        )
+        .header(name, value)
+        .send()
+        .await
+        .unwrap()
+        .status();
+        assert_eq!(via_gateway, 400, "forward-auth with {name}: {value}");
+        let direct = s
+            .client
+            .post(s.url("/rest/posts"))
+            .bearer_auth(&t)
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(direct, 400, "sandbox with {name}: {value}");
+    }
+    // What LinkedIn's client sends for a create still passes.
+    let ok = forward_auth_request(
+        &s,
+        Gateway::Traefik,
+        &t,
+        "POST",
+        "/rest/posts",
+        Some(body.as_bytes()),
+        "/v2/me",
+    )
+    .header("X-RestLi-Method", "CREATE")
+    .send()
+    .await
+    .unwrap()
+    .status();
+    assert_eq!(ok, 200);
+}

@@ -505,3 +505,39 @@ async fn client_credentials_in_the_query_string_are_refused() {
     let (_, i) = s.introspect_demo(&token).await;
     assert_eq!(i["active"], true, "the refused revocations revoked nothing");
 }
+
+#[tokio::test]
+async fn a_sign_in_refused_by_the_address_delay_stores_nothing() {
+    // Each refused guess at a made-up account must not leave a stored counter behind: the table
+    // would otherwise grow without bound at no cost to the attacker (nothing is hashed).
+    let s = InProc::demo().await;
+    let c = client_from(&s, loopback(61), false);
+    let rows = |s: &InProc| {
+        s.sql("SELECT count(*) FROM sign_in_failures")
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let free = scopegate_server::throttle::SIGN_IN_PER_ADDRESS.free;
+    for i in 0..free {
+        let r = sign_in(&c, &s.url("/login"), &format!("nobody{i}@x.test"), "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let before = rows(&s);
+    for i in 0..20 {
+        let email = format!("{}{i}@x.test", "a".repeat(2_000));
+        let r = sign_in(&c, &s.url("/login"), &email, "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            429,
+            "attempt {i} past the address's free attempts"
+        );
+    }
+    assert_eq!(rows(&s), before, "refused attempts stored counters");
+}

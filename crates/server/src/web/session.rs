@@ -74,14 +74,16 @@ pub async fn start(app: &App, member_id: &str) -> Result<String, crate::error::E
 }
 
 /// Ends the session named by the cookie.
-pub async fn end(app: &App, headers: &HeaderMap) {
+pub async fn end(app: &App, headers: &HeaderMap) -> Result<(), crate::error::Error> {
     if let Some(raw) = cookie(headers, SESSION_COOKIE) {
         let hash = app.keys.token_hash.hash_str(raw).as_str().to_string();
-        let _ = app
-            .store
+        // A sign-out that did not reach the store must say so: the session would stay valid
+        // for whoever holds a copy of the cookie.
+        app.store
             .write(move |c| tokens::delete_session(c, &hash))
-            .await;
+            .await?;
     }
+    Ok(())
 }
 
 /// True when a form's CSRF token matches the session's.

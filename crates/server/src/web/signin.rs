@@ -25,9 +25,14 @@ use crate::web::session::{
 /// address with no failures is never delayed.
 fn sign_in_counters(email: &str, addr: Option<IpAddr>) -> [(String, Schedule); 2] {
     let source = addr.map_or_else(|| "unknown".to_string(), throttle::source);
+    // A digest of the account keeps every key small whatever was typed as the email (the
+    // counters are stored rows).
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(email.to_lowercase().as_bytes());
+    let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     [
         (
-            format!("sign-in|pair|{email}|{source}"),
+            format!("sign-in|pair|{account}|{source}"),
             throttle::SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
         ),
         (
@@ -49,6 +54,15 @@ fn reserve(
     counters: &[(String, Schedule)],
     now: i64,
 ) -> scopegate_store::Result<Result<(), i64>> {
+    // Every delay is looked at before anything is taken: an attempt refused by the address's
+    // delay writes nothing (otherwise each refused guess at a new account would leave a row).
+    for (key, schedule) in counters {
+        if let Some((n, last)) = tokens::attempts(c, key)? {
+            if let Some(w) = schedule.wait(n, last, now) {
+                return Ok(Err(w));
+            }
+        }
+    }
     for (i, (key, schedule)) in counters.iter().enumerate() {
         let mut taken = false;
         let mut wait = None;
@@ -345,7 +359,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 "The form expired. Reload the page and try again.",
             );
         }
-        session::end(&state, &headers).await;
+        if let Err(e) = session::end(&state, &headers).await {
+            return layout::failure_page(&e);
+        }
     }
     let mut res = see_other("/login");
     res.headers_mut()
