@@ -407,14 +407,7 @@ mod tests {
     async fn attempts_in_flight_take_the_places_of_failures() {
         let t = Throttle::default();
         let a: IpAddr = "10.0.0.9".parse().unwrap();
-        let mut held = Vec::new();
-        for _ in 0..PER_PAIR {
-            let [x] = t
-                .reserve([client_counters("app", Some(a))], 100)
-                .await
-                .unwrap();
-            held.push(x);
-        }
+        let mut held = hold(&t, a, PER_PAIR, 100).await;
         // An eleventh waits while ten are in flight; a success gives its place back.
         let waiting = t.reserve([client_counters("app", Some(a))], 100);
         tokio::pin!(waiting);
@@ -437,14 +430,7 @@ mod tests {
             .unwrap();
         drop(ok);
         // A resource server introspecting many tokens at once: far past the limit in flight.
-        let mut held = Vec::new();
-        for _ in 0..PER_PAIR * 5 {
-            let [x] = t
-                .reserve([client_counters("app", Some(a))], 101)
-                .await
-                .unwrap();
-            held.push(x);
-        }
+        let mut held = hold(&t, a, PER_PAIR * 5, 101).await;
         // One failure ends it: with the rest still in flight, the next attempt waits.
         held.pop().unwrap().failed();
         let waiting = t.reserve([client_counters("app", Some(a))], 102);
@@ -458,14 +444,7 @@ mod tests {
     async fn a_wait_for_a_place_is_bounded() {
         let t = Throttle::default();
         let a: IpAddr = "10.0.0.9".parse().unwrap();
-        let mut held = Vec::new();
-        for _ in 0..PER_PAIR {
-            let [x] = t
-                .reserve([client_counters("app", Some(a))], 100)
-                .await
-                .unwrap();
-            held.push(x);
-        }
+        let _held = hold(&t, a, PER_PAIR, 100).await;
         let refused = t.reserve([client_counters("app", Some(a))], 100).await;
         assert!(matches!(refused, Err(Refused::Failures(1))));
     }
@@ -485,6 +464,19 @@ mod tests {
         let counts = t.lock();
         assert!(counts.len() <= MAX_ENTRIES, "{}", counts.len());
         assert!(counts.keys().all(|k| k.len() < 80), "keys stay small");
+    }
+
+    /// `n` attempts of the client "app" at `a`, held in flight.
+    async fn hold(t: &Throttle, a: IpAddr, n: u32, now: i64) -> Vec<Attempt<'_>> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            let [x] = t
+                .reserve([client_counters("app", Some(a))], now)
+                .await
+                .unwrap();
+            held.push(x);
+        }
+        held
     }
 
     async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {

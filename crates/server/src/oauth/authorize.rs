@@ -152,10 +152,9 @@ pub async fn validate(app: &App, params: &Params, native: bool) -> Result<AuthRe
         })
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "authorization: store failed");
-            Rejection::Page(error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
+            Rejection::Page(crate::web::layout::unavailable_page(
+                "authorization",
+                &e,
                 "Please try again in a moment.",
             ))
         })?;
@@ -588,10 +587,9 @@ async fn consent_decision(
         })
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "authorization: reading the grant failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
+            crate::web::layout::unavailable_page(
+                "authorization: reading the grant",
+                &e,
                 "Please try again in a moment.",
             )
         })?;

@@ -189,3 +189,14 @@ pub fn failure_page(e: &crate::error::Error) -> Response {
     };
     error_page(error_status(e), title, &message)
 }
+
+/// The page for a store that cannot be used: the detail logged once under `context`, a
+/// message for people (503, never an empty or default answer).
+pub fn unavailable_page(context: &str, e: &dyn std::fmt::Display, message: &str) -> Response {
+    tracing::error!(error = %e, "{context}: store failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        message,
+    )
+}

@@ -36,10 +36,9 @@ pub async fn page_handler(state: &AppState, headers: &HeaderMap, notice: Option<
     let rows = match rows {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(error = %e, "permitted services: reading the grants failed");
-            return layout::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
+            return layout::unavailable_page(
+                "permitted services: reading the grants",
+                &e,
                 "Your permitted services could not be read. Please try again in a moment.",
             );
         }

@@ -90,11 +90,10 @@ fn reserve(
 
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
 /// closed (an open throttle would let guesses through unchecked).
-fn unavailable(e: scopegate_store::StoreError) -> Response {
-    tracing::error!(error = %e, "sign-in: store failed");
-    layout::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
+fn unavailable(e: &dyn std::fmt::Display) -> Response {
+    layout::unavailable_page(
+        "sign-in",
+        e,
         "Sign-in is unavailable right now. Try again in a moment.",
     )
 }
@@ -273,7 +272,7 @@ pub async fn submit(
             }
             return res;
         }
-        Err(e) => return unavailable(e),
+        Err(e) => return unavailable(&e),
     }
     let e = email.clone();
     let found = match state
@@ -288,7 +287,7 @@ pub async fn submit(
         .await
     {
         Ok(f) => f,
-        Err(e) => return unavailable(e),
+        Err(e) => return unavailable(&e),
     };
     let stored = found
         .as_ref()
@@ -322,17 +321,12 @@ pub async fn submit(
         })
         .await
     {
-        return unavailable(e);
+        return unavailable(&e);
     }
     let raw = match session::start(&state, &member.id).await {
         Ok(r) => r,
-        Err(e) => {
-            return layout::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                &e.public_message(),
-            )
-        }
+        // The session could not be stored: the member is not signed in, and is told why.
+        Err(e) => return unavailable(&e),
     };
     let mut res = see_other(&next);
     res.headers_mut()
