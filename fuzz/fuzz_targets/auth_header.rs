@@ -15,9 +15,9 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use scopegate_server::form::{encode, Params};
-use scopegate_server::oauth::client::presented;
-use scopegate_server::oidc::bearer;
+use scopegate_http::form::{encode, Params};
+use scopegate_http::oauth::client::presented;
+use scopegate_http::oidc::bearer;
 
 fn headers_with(value: HeaderValue) -> HeaderMap {
     let mut h = HeaderMap::new();

@@ -1,4 +1,4 @@
-//! The strict form parser (`scopegate_server::form::Params`) used for every request body and
+//! The strict form parser (`scopegate_http::form::Params`) used for every request body and
 //! query string.
 //!
 //! Asserts, beyond "never panics":
@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scopegate_server::form::{encode, FormError, Params};
+use scopegate_http::form::{encode, FormError, Params};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = std::str::from_utf8(data) else {

@@ -89,16 +89,16 @@ tokens = "application"
 quota = {{ app_daily = {APP_DAILY_QUOTA} }}
 action = "salesNavigatorProfiles"
 """
-# scopegate's drain timeout (crates/server/src/serve.rs DRAIN_TIMEOUT) plus slack: a node that
+# scopegate's drain timeout (crates/http/src/serve.rs DRAIN_TIMEOUT) plus slack: a node that
 # takes longer to exit after SIGTERM did not shut down gracefully.
 DRAIN_TIMEOUT = 20
 EXIT_TIMEOUT = DRAIN_TIMEOUT + 5
 # Per-request timeout of the load: a request that hangs this long is a failure, not a retry.
 LOAD_TIMEOUT = 15
 LOAD_WORKERS = 6
-# The client-authentication throttle (crates/server/src/throttle.rs PER_PAIR).
+# The client-authentication throttle (crates/app/src/throttle.rs PER_PAIR).
 CLIENT_AUTH_PER_PAIR = 10
-# The sign-in throttle (crates/server/src/web/signin.rs MAX_FAILURES).
+# The sign-in throttle (crates/http/src/web/signin.rs MAX_FAILURES).
 SIGN_IN_MAX_FAILURES = 5
 # Failures of the throttle tests come from their own loopback addresses, so the throttles they
 # trip (keyed by source address) cannot block the other tests' requests from 127.0.0.1.
@@ -537,7 +537,7 @@ def test_sign_in_failure_counters_are_shared(nodes):
 
 def test_client_auth_throttle_is_shared_by_the_nodes(nodes):
     """Client-authentication failures are counted in PostgreSQL as well as in each node's
-    memory (crates/server/src/oauth/client.rs): 10 failures spread over three nodes make the
+    memory (crates/http/src/oauth/client.rs): 10 failures spread over three nodes make the
     next attempt at any node a 429, so N nodes do not give an attacker N times the attempts."""
     s = session_for(nodes, CLIENT_AUTH_PROBE_ADDR)
     # A client id of its own: a real client from this address is never affected anyway.

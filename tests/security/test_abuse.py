@@ -312,9 +312,9 @@ def test_secrets_are_compared_in_constant_time():
     secret_rs = (REPO_ROOT / "crates/core/src/secret.rs").read_text()
     assert "subtle::ConstantTimeEq" in secret_rs
     # The PKCE verifier and the CSRF tokens go through the constant-time helper.
-    token_rs = production_code(REPO_ROOT / "crates/server/src/oauth/token.rs")
+    token_rs = production_code(REPO_ROOT / "crates/http/src/oauth/token.rs")
     assert re.search(r"ct_eq_str\(&sha256_b64url\(v\), ch\)", token_rs)
-    session_rs = production_code(REPO_ROOT / "crates/server/src/web/session.rs")
+    session_rs = production_code(REPO_ROOT / "crates/http/src/web/session.rs")
     assert session_rs.count("ct_eq_str(") >= 2
     # Client secrets and API keys are looked up by their HMAC (fixed length), never in the clear.
     apps_rs = (REPO_ROOT / "crates/store/src/apps.rs").read_text()
@@ -473,7 +473,7 @@ def test_tokens_are_unique_and_carry_at_least_128_random_bits(debug_server):
     assert len(freq) == 64
     assert all(0.5 / 64 < f < 1.5 / 64 for f in freq.values()), freq
     # Code review: the entropy source is the OS CSPRNG.
-    assert "getrandom::getrandom" in (REPO_ROOT / "crates/server/src/clock.rs").read_text()
+    assert "getrandom::getrandom" in (REPO_ROOT / "crates/app/src/clock.rs").read_text()
 
 
 # MAL: malformed input --------------------------------------------------------------------------------

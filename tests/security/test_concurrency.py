@@ -483,7 +483,7 @@ def test_parallel_secret_rotations_while_token_requests_run(server, cli, admin, 
 @pytest.mark.check("CONC-06")
 def test_parallel_failures_are_all_counted_by_the_in_memory_throttle(server, racers):
     """The only in-memory shared state on the request path is the client-authentication throttle
-    (crates/server/src/throttle.rs, a Mutex<HashMap>): 10 failures for one client from one address
+    (crates/app/src/throttle.rs, a Mutex<HashMap>): 10 failures for one client from one address
     block the 11th request. Ten failures at once must all be counted (no lost update), so the
     11th is refused with 429."""
     rounds = []

@@ -385,7 +385,7 @@ def test_every_admin_mutation_is_audited_with_its_actor_and_no_secret(server):
         assert s not in text, "a secret reached the audit log"
 
 
-# A small JSON-Schema subset: what crates/server/openapi.json uses.
+# A small JSON-Schema subset: what crates/http/openapi.json uses.
 def schema_errors(value, schema: dict, doc: dict, where: str = "$") -> list[str]:
     if "$ref" in schema:
         target = doc

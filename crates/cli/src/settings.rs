@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use scopegate_server::{Compat, Config};
+use scopegate_http::{Compat, Config};
 use serde::Deserialize;
 
 /// Options every command accepts.
@@ -81,7 +81,7 @@ pub struct ServeArgs {
     /// The gateway in front of /authz/v1/forward-auth: nginx, traefik or envoy. It names the one
     /// source of the original method and URI; without it forward-auth refuses every request.
     #[arg(long, env = "SCOPEGATE_FORWARD_AUTH_GATEWAY", value_name = "GATEWAY")]
-    pub forward_auth_gateway: Option<scopegate_server::enforce::Gateway>,
+    pub forward_auth_gateway: Option<scopegate_app::Gateway>,
     /// Seconds a client may take for the TLS handshake.
     #[arg(long, env = "SCOPEGATE_HANDSHAKE_TIMEOUT", value_name = "SECONDS")]
     pub handshake_timeout: Option<u64>,
@@ -131,7 +131,7 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     drain_seconds: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
-    forward_auth_gateway: Option<scopegate_server::enforce::Gateway>,
+    forward_auth_gateway: Option<scopegate_app::Gateway>,
     handshake_timeout: Option<u64>,
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
@@ -154,7 +154,7 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 /// Merges flags/environment over the file over the defaults.
 pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
     let file = read_file(global.config.as_deref())?;
-    let mut transport = scopegate_server::TransportLimits::default();
+    let mut transport = scopegate_http::TransportLimits::default();
     resolve_transport(&mut transport, serve, &file)?;
     let data_dir = global
         .data_dir
@@ -231,7 +231,7 @@ const MIN_METRICS_TOKEN: usize = 16;
 /// Zero is refused: a zero timeout or cap would close every connection, and "no limit" is what
 /// these settings exist to prevent.
 fn resolve_transport(
-    limits: &mut scopegate_server::TransportLimits,
+    limits: &mut scopegate_http::TransportLimits,
     serve: Option<&ServeArgs>,
     file: &FileConfig,
 ) -> anyhow::Result<()> {

@@ -8,11 +8,11 @@ use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::Capability;
-use scopegate_server::error::Error;
-use scopegate_server::ops::apps::AppInput;
-use scopegate_server::ops::members::MemberInput;
-use scopegate_server::ops::{self, Actor};
-use scopegate_server::App;
+use scopegate_http::error::Error;
+use scopegate_http::ops::apps::AppInput;
+use scopegate_http::ops::members::MemberInput;
+use scopegate_http::ops::{self, Actor};
+use scopegate_http::Service;
 use serde_json::json;
 
 use super::{print, Command};
@@ -180,7 +180,7 @@ pub enum KeysCommand {
         alg: String,
         /// Seconds the new key is published before it signs (default: the JWKS cache time plus
         /// a minute, so relying parties have it before they meet its kid; 0: at once).
-        #[arg(long, default_value_t = scopegate_server::oidc::KEY_PUBLISH_AHEAD)]
+        #[arg(long, default_value_t = scopegate_http::oidc::KEY_PUBLISH_AHEAD)]
         activate_in: i64,
     },
     /// List the published keys.
@@ -231,7 +231,7 @@ fn when(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> {
+pub async fn run(app: &Service, json: bool, command: Command) -> anyhow::Result<()> {
     let actor = Actor::Cli;
     match command {
         Command::Member(MemberCommand::Create {
@@ -372,12 +372,12 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
             })
         }
         Command::Keys(KeysCommand::Rotate { alg, activate_in }) => {
-            let a = scopegate_server::oidc::Alg::parse(&alg)
+            let a = scopegate_http::oidc::Alg::parse(&alg)
                 .ok_or_else(|| anyhow!("alg must be RS256 or ES256"))?;
-            scopegate_server::oidc::ensure_keys(app)
+            scopegate_http::oidc::ensure_keys(app)
                 .await
                 .map_err(|e| anyhow!(e))?;
-            let kid = scopegate_server::oidc::rotate(app, a, activate_in)
+            let kid = scopegate_http::oidc::rotate(app, a, activate_in)
                 .await
                 .map_err(|e| anyhow!(e))?;
             let now = app.now();
@@ -398,7 +398,7 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
             )
         }
         Command::Keys(KeysCommand::List) => {
-            let since = app.now() - scopegate_server::oidc::ID_TOKEN_TTL;
+            let since = app.now() - scopegate_http::oidc::ID_TOKEN_TTL;
             let keys = app
                 .store
                 .read(move |c| scopegate_store::keys::published_signing_keys(c, since))
@@ -446,7 +446,7 @@ pub async fn run(app: &App, json: bool, command: Command) -> anyhow::Result<()> 
 }
 
 async fn resource(
-    app: &App,
+    app: &Service,
     json: bool,
     actor: &Actor,
     rt: ResourceType,
@@ -482,7 +482,7 @@ async fn resource(
 
 #[allow(clippy::too_many_arguments)]
 async fn role_change(
-    app: &App,
+    app: &Service,
     json: bool,
     actor: &Actor,
     rt: ResourceType,
@@ -506,7 +506,12 @@ async fn role_change(
     )
 }
 
-async fn app_command(app: &App, json: bool, actor: &Actor, c: AppCommand) -> anyhow::Result<()> {
+async fn app_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: AppCommand,
+) -> anyhow::Result<()> {
     match c {
         AppCommand::Create {
             name,

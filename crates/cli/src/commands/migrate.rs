@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use clap::Subcommand;
 use scopegate_core::oauth::migration_plan;
 use scopegate_core::ScopeSet;
-use scopegate_server::ops::{self, Actor};
+use scopegate_http::ops::{self, Actor};
 use serde_json::json;
 
 use super::{load_catalog, open_app, print};

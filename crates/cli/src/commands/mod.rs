@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use scopegate_core::Catalog;
-use scopegate_server::clock::{Clock, OffsetClock, OsEntropy, SystemClock};
-use scopegate_server::App;
+use scopegate_http::clock::{Clock, OffsetClock, OsEntropy, SystemClock};
+use scopegate_http::Service;
 
 use crate::settings::{self, Global};
 
@@ -92,10 +92,10 @@ pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
 }
 
 /// Opens the store and keys as `serve` does.
-pub async fn open_app(global: &Global) -> anyhow::Result<App> {
+pub async fn open_app(global: &Global) -> anyhow::Result<Service> {
     let config = settings::resolve(global, None)?;
     let catalog = load_catalog(config.catalog_path.as_deref())?;
-    App::open(config, catalog, command_clock()?, Arc::new(OsEntropy))
+    Service::open(config, catalog, command_clock()?, Arc::new(OsEntropy))
         .await
         .context("opening the store")
 }

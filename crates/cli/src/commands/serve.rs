@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use scopegate_server::clock::{OsEntropy, SystemClock};
-use scopegate_server::ops::bootstrap::{self, Bootstrap};
-use scopegate_server::{App, AppState};
+use scopegate_http::clock::{OsEntropy, SystemClock};
+use scopegate_http::ops::bootstrap::{self, Bootstrap};
+use scopegate_http::{Service, ServiceState};
 
 use super::load_catalog;
 use crate::settings::{self, Global, ServeArgs};
@@ -14,7 +14,7 @@ use crate::settings::{self, Global, ServeArgs};
 pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = settings::resolve(global, Some(args))?;
     let catalog = load_catalog(config.catalog_path.as_deref())?;
-    let tls = scopegate_server::tls::setup(
+    let tls = scopegate_http::tls::setup(
         config.tls_cert.as_deref(),
         config.tls_key.as_deref(),
         &config.data_dir,
@@ -27,7 +27,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     if config.public_url == format!("https://{}", config.listen) {
         config.public_url = format!("https://{local}");
     }
-    let app = App::open(config, catalog, Arc::new(SystemClock), Arc::new(OsEntropy))
+    let app = Service::open(config, catalog, Arc::new(SystemClock), Arc::new(OsEntropy))
         .await
         .context("opening the store")?;
     let boot = bootstrap::first_start(&app, args.demo)
@@ -41,50 +41,50 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         tls.self_signed,
         args.demo,
     );
-    let state = AppState(Arc::new(app));
+    let state = ServiceState(Arc::new(app));
     // Signing keys are made once per deployment; RSA generation takes a moment, so it runs in
     // the background while the server already answers (ID tokens wait for it if they must).
     let keys_state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = scopegate_server::oidc::ensure_keys(&keys_state).await {
+        if let Err(e) = scopegate_http::oidc::ensure_keys(&keys_state).await {
             tracing::error!(error = %e, "creating the signing keys failed");
         }
     });
-    tokio::spawn(scopegate_server::maintenance::purge_loop(
+    tokio::spawn(scopegate_http::maintenance::purge_loop(
         state.0.clone(),
         std::time::Duration::from_secs(60),
     ));
-    use scopegate_server::http::Listener;
+    use scopegate_http::http::Listener;
     let public = match state.config.admin_listen {
         Some(addr) => {
             let admin = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr} (admin API)"))?;
             crate::out!("admin API on https://{}/admin/v1", admin.local_addr()?);
-            tokio::spawn(scopegate_server::serve::serve(
+            tokio::spawn(scopegate_http::serve::serve(
                 admin,
                 tls.config.clone(),
                 state.clone(),
                 Listener::Admin,
-                scopegate_server::serve::shutdown_signal(),
+                scopegate_http::serve::shutdown_signal(),
             ));
             Listener::Public
         }
         None => Listener::All,
     };
-    scopegate_server::serve::serve(
+    scopegate_http::serve::serve(
         listener,
         tls.config,
         state,
         public,
-        scopegate_server::serve::shutdown_signal(),
+        scopegate_http::serve::shutdown_signal(),
     )
     .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn announce(
-    app: &App,
+    app: &Service,
     boot: &Bootstrap,
     local: std::net::SocketAddr,
     cert: &std::path::Path,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use reqwest::Method;
+use scopegate_app::Gateway;
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::enforce::Target;
 use scopegate_core::model::RoleAssignment;
@@ -10,7 +11,6 @@ use scopegate_core::routes::{
     Route, RouteTable, TargetKind, TargetSource, TokenKindRule, SANDBOX_TOML,
 };
 use scopegate_core::{Catalog, ScopeSet};
-use scopegate_server::enforce::Gateway;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -41,7 +41,7 @@ async fn server_behind(gateway: Option<Gateway>) -> InProc {
 fn person_of(s: &InProc, member: &str) -> String {
     format!(
         "urn:li:person:{}",
-        scopegate_server::oidc::pairwise_sub(&s.state, DEMO_APP, member)
+        scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, member)
     )
 }
 
@@ -676,7 +676,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         public_client: false,
         auth_time: 0,
     };
-    let today = scopegate_server::clock::date_of(w.s.state.now());
+    let today = scopegate_http::clock::date_of(w.s.state.now());
     let held = scopegate_core::enforce::effective_token_scopes(cat, &record, &w.approved, today);
     c.route.permissions.iter().any(|p| {
         held.contains(p)

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use scopegate_core::catalog::ResourceType;
-use scopegate_server::ops::{self, Actor};
+use scopegate_http::ops::{self, Actor};
 
 use crate::browser::{hidden, unescape, Browser};
 use crate::support::*;
@@ -132,7 +132,7 @@ fn names_method(expr: &str, method: &str) -> bool {
 fn routes() -> Vec<(String, bool, bool)> {
     let mut files = Vec::new();
     rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src"),
         &mut files,
     );
     let mut found = Vec::new();
@@ -243,7 +243,7 @@ async fn a_get_never_changes_stored_state() {
     let s = InProc::demo().await;
     // `scopegate serve` creates the signing keys at start-up; InProc does not. Without this the
     // first JWKS GET creates them (oidc::ensure_keys' lazy path), which this test reports.
-    scopegate_server::oidc::ensure_keys(&s.state).await.unwrap();
+    scopegate_http::oidc::ensure_keys(&s.state).await.unwrap();
     let member_id = s.member_id(MEMBER);
     // An existing grant and a live token: the authorization GET meets a member it may skip
     // consent for, the API and userinfo GETs meet a real bearer.

@@ -2,7 +2,7 @@
 //! `map` and `reject`, re-authorization, the plan, the token audit and the report.
 
 use scopegate_core::Catalog;
-use scopegate_server::Compat;
+use scopegate_http::Compat;
 
 use crate::browser::{param, Outcome};
 use crate::support::*;

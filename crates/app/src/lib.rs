@@ -1,0 +1,18 @@
+//! scopegate's application layer. Everything a request or a command can cause is one function
+//! here: typed input in, the core's decisions, its own transaction(s) and audit event, a typed
+//! outcome out. It knows nothing of HTTP; `scopegate-http` and the CLI call it and never the store.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod maintenance;
+pub mod metrics;
+pub mod ops;
+pub mod password;
+pub mod state;
+pub mod throttle;
+
+pub use config::{Compat, Config, Gateway, TransportLimits};
+pub use error::{Error, Result};
+pub use state::{Service, ServiceState, StartError};

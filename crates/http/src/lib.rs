@@ -1,0 +1,22 @@
+//! scopegate's HTTPS face: router, extractors, handlers, pages, the admin API, serve and TLS. It
+//! calls the application layer (`scopegate-app`) and renders what it returns.
+
+pub mod admin;
+pub mod http;
+pub mod sandbox;
+pub mod serve;
+pub mod tls;
+
+pub mod enforce;
+pub mod form;
+pub mod oauth;
+pub mod oidc;
+pub mod peer;
+pub mod web;
+pub mod wire;
+
+// The application layer's modules under their old paths while handlers move onto it.
+pub use scopegate_app::{
+    clock, config, error, maintenance, metrics, ops, password, state, throttle,
+};
+pub use scopegate_app::{Compat, Config, Gateway, Service, ServiceState, TransportLimits};
