@@ -1,5 +1,6 @@
-//! scopegate's typed errors. Each wire format (OAuth JSON, LinkedIn API JSON, admin JSON, HTML
-//! pages, CLI) maps these in one place; internal detail is logged once and never sent.
+//! The application layer's typed failure. Each wire format (OAuth JSON, LinkedIn API JSON, admin
+//! JSON, HTML pages, CLI) maps it in one place (`scopegate-http`'s `wire` modules, the CLI's
+//! report); internal detail is logged once and never sent.
 
 use scopegate_store::StoreError;
 
@@ -18,7 +19,11 @@ pub enum Error {
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),
-    /// The store failed; the detail is logged, not shown.
+    /// The store (or another dependency) cannot answer now: the caller may retry later. The
+    /// detail is logged, not shown; the wire says 503.
+    #[error("temporarily unavailable")]
+    Unavailable(String),
+    /// A bug or a broken invariant; the detail is logged, not shown.
     #[error("internal error")]
     Internal(String),
 }
@@ -28,7 +33,8 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(m) => Error::Conflict(m),
             StoreError::NotFound => Error::NotFound("not found".into()),
-            other => Error::Internal(other.to_string()),
+            StoreError::Retry | StoreError::Backend(_) => Error::Unavailable(e.to_string()),
+            StoreError::Config(_) => Error::Internal(e.to_string()),
         }
     }
 }
@@ -36,8 +42,10 @@ impl From<StoreError> for Error {
 impl Error {
     /// Logs internal detail once and returns the message safe to show.
     pub fn public_message(&self) -> String {
-        if let Error::Internal(detail) = self {
-            tracing::error!(error = %detail, "internal error");
+        match self {
+            Error::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            Error::Unavailable(detail) => tracing::error!(error = %detail, "store unavailable"),
+            _ => {}
         }
         self.to_string()
     }
@@ -49,6 +57,7 @@ impl Error {
             Error::Invalid(_) => 400,
             Error::Conflict(_) => 409,
             Error::Forbidden(_) => 403,
+            Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
     }

@@ -166,7 +166,9 @@ pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
 pub fn error_status(e: &crate::error::Error) -> StatusCode {
     match e {
         // The store failed: the page is unavailable, not broken (fail closed, never empty).
-        crate::error::Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        crate::error::Error::Internal(_) | crate::error::Error::Unavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
@@ -175,13 +177,13 @@ pub fn error_status(e: &crate::error::Error) -> StatusCode {
 pub fn failure_page(e: &crate::error::Error) -> Response {
     use crate::error::Error;
     let title = match e {
-        Error::Internal(_) => "Temporarily unavailable",
+        Error::Internal(_) | Error::Unavailable(_) => "Temporarily unavailable",
         Error::NotFound(_) => "Not found",
         Error::Forbidden(_) => "Not allowed",
         Error::Invalid(_) | Error::Conflict(_) => "Cannot do that",
     };
     let message = match e {
-        Error::Internal(_) => {
+        Error::Internal(_) | Error::Unavailable(_) => {
             e.public_message();
             "scopegate cannot read its data right now. Try again in a moment.".to_string()
         }

@@ -1,0 +1,25 @@
+//! The one place errors become wire responses: RFC 6749 JSON on the token-style endpoints
+//! (`oauth`), LinkedIn's `{status, serviceErrorCode, code, message}` on the API (`api`), JSON on
+//! the admin API (`admin`), HTML on the pages (`page`).
+
+pub mod admin;
+pub mod api;
+pub mod oauth;
+pub mod page;
+
+pub use admin::admin_error;
+pub use api::ApiError;
+pub use oauth::OAuthError;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// A JSON body that must not be cached (tokens, introspection results).
+pub fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}

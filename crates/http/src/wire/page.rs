@@ -1,0 +1,1 @@
+//! Errors as HTML pages (the portal, sign-in, consent, Permitted services).
