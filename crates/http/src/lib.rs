@@ -8,6 +8,7 @@ pub mod serve;
 pub mod tls;
 
 pub mod enforce;
+pub mod extract;
 pub mod form;
 pub mod oauth;
 pub mod oidc;

@@ -1,0 +1,1 @@
+//! The signed-in member and CSRF-checked forms of the pages, as extractors.
