@@ -297,6 +297,35 @@ pub async fn list(app: &Service, actor: &Actor) -> Result<Vec<AppRecord>> {
         .await?)
 }
 
+/// The company pages (id, name) the actor may attach an app to: every one for a platform admin,
+/// otherwise those on which the member holds the administrator role (the rule is
+/// `portal::may_attach_organization`, which `create` checks again).
+pub async fn attachable_organizations(app: &Service, actor: &Actor) -> Result<Vec<(i64, String)>> {
+    let member_id = match actor {
+        Actor::Member {
+            id,
+            platform_admin: false,
+        } => Some(id.clone()),
+        _ => None,
+    };
+    let catalog = app.catalog.clone();
+    Ok(app
+        .store
+        .read(move |c| {
+            let all = members::resources(c, ResourceType::Organization)?;
+            let Some(member_id) = member_id.as_deref() else {
+                return Ok(all.into_iter().map(|r| (r.id, r.name)).collect());
+            };
+            let roles = members::roles_of(c, member_id)?;
+            Ok(all
+                .into_iter()
+                .filter(|r| portal::may_attach_organization(&catalog, &roles, r.id).is_ok())
+                .map(|r| (r.id, r.name))
+                .collect())
+        })
+        .await?)
+}
+
 /// Deletes an app, revoking every grant and token it holds.
 pub async fn delete(app: &Service, actor: &Actor, client_id: &str) -> Result<()> {
     let a = get_managed(app, actor, client_id).await?;
