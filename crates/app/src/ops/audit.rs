@@ -15,7 +15,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
     if !actor.is_platform_admin() {
-        return Err(Error::Forbidden("only a platform admin may read the audit log".into()));
+        return Err(Error::Forbidden(
+            "only a platform admin may read the audit log".into(),
+        ));
     }
     let limit = limit.clamp(1, 10_000);
     Ok(app

@@ -695,26 +695,31 @@ async fn run_action(
         AppAction::RemoveRedirect(uri) => app_ops::set_redirect_uri(state, who, id, uri, false)
             .await
             .map(|u| format!("Removed {u}.")),
-        AppAction::Request(program) => app_ops::request_product(state, who, id, program)
-            .await
-            .map(|st| match st {
-                scopegate_core::model::RequestStatus::Approved => "Product added.".to_string(),
-                _ => "Access requested. A platform admin will review it.".to_string(),
-            }),
-        AppAction::Remove(program) => app_ops::remove_product(state, who, id, program)
-            .await
-            .map(|()| {
-                "Product removed. Its permissions are gone from the app and its tokens.".to_string()
-            }),
+        AppAction::Request(program) => {
+            app_ops::request_product(state, who, id, program)
+                .await
+                .map(|st| match st {
+                    scopegate_core::model::RequestStatus::Approved => "Product added.".to_string(),
+                    _ => "Access requested. A platform admin will review it.".to_string(),
+                })
+        }
+        AppAction::Remove(program) => {
+            app_ops::remove_product(state, who, id, program)
+                .await
+                .map(|()| {
+                    "Product removed. Its permissions are gone from the app and its tokens."
+                        .to_string()
+                })
+        }
         AppAction::Capability(cap, on) => app_ops::set_capability(state, who, id, *cap, *on)
             .await
             .map(|()| {
                 let done = if *on { "enabled" } else { "disabled" };
                 format!("{} {done}.", cap.as_str())
             }),
-        AppAction::Rotate | AppAction::Delete => {
-            Err(Error::Internal("an action that answers with its own page".into()))
-        }
+        AppAction::Rotate | AppAction::Delete => Err(Error::Internal(
+            "an action that answers with its own page".into(),
+        )),
     }
 }
 
