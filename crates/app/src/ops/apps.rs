@@ -130,6 +130,39 @@ pub async fn create(app: &Service, actor: &Actor, input: AppInput) -> Result<Cre
     create_with(app, actor, input, None).await
 }
 
+/// The redirect URLs parsed and normalized, each once.
+fn distinct_redirects(uris: &[String]) -> Result<Vec<String>> {
+    let mut redirect_uris = Vec::new();
+    for u in uris {
+        let r = parse_redirect(u)?.to_string();
+        if !redirect_uris.contains(&r) {
+            redirect_uris.push(r);
+        }
+    }
+    Ok(redirect_uris)
+}
+
+/// Whether the actor may create an app owned by `owner_id`; for a member who is not a platform
+/// admin, the member whose company-page roles the attach must be checked against.
+fn may_create_for(actor: &Actor, owner_id: &str) -> Result<Option<String>> {
+    match actor {
+        Actor::Member {
+            id,
+            platform_admin: false,
+        } => {
+            if id != owner_id {
+                return Err(Error::Forbidden(
+                    "you can create apps only for yourself".into(),
+                ));
+            }
+            // A member attaches an app only to a company page they administer; the operator,
+            // admin API keys and platform admins may attach any (audited in `create_with`).
+            Ok(Some(id.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Creates an app, optionally with a fixed client_id and secret (the demo data set only).
 pub(crate) async fn create_with(
     app: &Service,
@@ -145,34 +178,9 @@ pub(crate) async fn create_with(
             "at most {MAX_REDIRECT_URIS} redirect URLs"
         )));
     }
-    let mut redirect_uris = Vec::new();
-    for u in &input.redirect_uris {
-        let r = parse_redirect(u)?.to_string();
-        if !redirect_uris.contains(&r) {
-            redirect_uris.push(r);
-        }
-    }
+    let redirect_uris = distinct_redirects(&input.redirect_uris)?;
     let owner = crate::ops::members::find(app, &input.owner).await?;
-    if let Actor::Member {
-        id,
-        platform_admin: false,
-    } = actor
-    {
-        if *id != owner.id {
-            return Err(Error::Forbidden(
-                "you can create apps only for yourself".into(),
-            ));
-        }
-    }
-    // A member (not a platform admin) attaches an app only to a company page they administer;
-    // the operator, admin API keys and platform admins may attach any (audited below).
-    let must_administer = match actor {
-        Actor::Member {
-            id,
-            platform_admin: false,
-        } => Some(id.clone()),
-        _ => None,
-    };
+    let must_administer = may_create_for(actor, &owner.id)?;
     let now = app.now();
     let (client_id, secret) = match fixed {
         Some(f) => f,
