@@ -212,12 +212,7 @@ async fn grant_demo_roles(
             org,
             "DIRECT_SPONSORED_CONTENT_POSTER",
         ),
-        (
-            2,
-            ResourceType::Organization,
-            org,
-            "LEAD_GEN_FORMS_MANAGER",
-        ),
+        (2, ResourceType::Organization, org, "LEAD_GEN_FORMS_MANAGER"),
         (2, ResourceType::AdAccount, ads, "CAMPAIGN_MANAGER"),
         (2, ResourceType::AdAccount, ads, "CREATIVE_MANAGER"),
         (3, ResourceType::Organization, org, "ANALYST"),
