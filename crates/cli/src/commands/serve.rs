@@ -105,22 +105,23 @@ fn announce(
     }
     if let Some(pw) = &boot.admin_password {
         crate::out!(
-            "Created the platform admin {} with the one-time password: {pw}",
-            bootstrap::ADMIN_EMAIL
+            "Created the platform admin {} with the one-time password: {}",
+            bootstrap::ADMIN_EMAIL,
+            pw.expose()
         );
         crate::out!("  (shown once; it is stored only as an argon2id hash)");
     }
     if let Some(d) = &boot.demo {
         crate::out!("Demo data created:");
         for (email, password) in &d.members {
-            crate::out!("  member {email} / {password}");
+            crate::out!("  member {email} / {}", password.expose());
         }
         crate::out!("  organization urn:li:organization:{}", d.organization_id);
         crate::out!("  ad account urn:li:sponsoredAccount:{}", d.ad_account_id);
         crate::out!(
             "  app client_id {} client_secret {}",
             d.client_id,
-            d.client_secret
+            d.client_secret.expose()
         );
         crate::out!("  (demo credentials are public: never use --demo for real users)");
     } else if demo {
