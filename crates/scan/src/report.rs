@@ -59,32 +59,7 @@ pub fn to_sarif(scan: &Scan, tool_version: &str) -> Value {
     let results: Vec<Value> = scan
         .findings
         .iter()
-        .map(|f| {
-            let id = f.rule_id();
-            let mut location = json!({ "uri": relative_uri(&scan.roots, &f.path) });
-            if let Some(i) = root_of(&scan.roots, &f.path) {
-                if scan.roots[i].absolute_base.is_some() {
-                    location["uriBaseId"] = json!(base_ids[i]);
-                }
-            }
-            json!({
-                "ruleId": id,
-                "ruleIndex": rule_index.get(id.as_str()).copied().unwrap_or_default(),
-                "level": "error",
-                "message": { "text": f.message() },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": location,
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.char_column,
-                            "endColumn": f.char_column + f.text.chars().count(),
-                            "snippet": { "text": f.text },
-                        }
-                    }
-                }],
-            })
-        })
+        .map(|f| result(scan, f, &base_ids, &rule_index))
         .collect();
 
     let mut original_uri_base_ids = serde_json::Map::new();
@@ -122,6 +97,40 @@ pub fn to_sarif(scan: &Scan, tool_version: &str) -> Value {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [run],
+    })
+}
+
+/// The SARIF `result` for one finding, pointing at its rule by index and at its file relative
+/// to its scan root's base.
+fn result(
+    scan: &Scan,
+    f: &Finding,
+    base_ids: &[String],
+    rule_index: &BTreeMap<&str, usize>,
+) -> Value {
+    let id = f.rule_id();
+    let mut location = json!({ "uri": relative_uri(&scan.roots, &f.path) });
+    if let Some(i) = root_of(&scan.roots, &f.path) {
+        if scan.roots[i].absolute_base.is_some() {
+            location["uriBaseId"] = json!(base_ids[i]);
+        }
+    }
+    json!({
+        "ruleId": id,
+        "ruleIndex": rule_index.get(id.as_str()).copied().unwrap_or_default(),
+        "level": "error",
+        "message": { "text": f.message() },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": location,
+                "region": {
+                    "startLine": f.line,
+                    "startColumn": f.char_column,
+                    "endColumn": f.char_column + f.text.chars().count(),
+                    "snippet": { "text": f.text },
+                }
+            }
+        }],
     })
 }
 
