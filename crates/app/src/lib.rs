@@ -2,14 +2,17 @@
 //! here: typed input in, the core's decisions, its own transaction(s) and audit event, a typed
 //! outcome out. It knows nothing of HTTP; `scopegate-http` and the CLI call it and never the store.
 
+pub mod authorize;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod grants;
 pub mod maintenance;
 pub mod metrics;
 pub mod ops;
 pub mod password;
+pub mod session;
 pub mod state;
 pub mod throttle;
 
