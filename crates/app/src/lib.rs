@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod enforce;
 pub mod error;
 pub mod files;
 pub mod maintenance;
