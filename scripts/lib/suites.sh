@@ -24,5 +24,7 @@ failures_in() {
     # node's TAP: a failed subtest and the test holding it both say "not ok".
     node) sed -n 's/^ *not ok [0-9]* - \(.*\)$/\1/p' "$log" ;;
     fuzz) sed -n 's/^--- \([^ ]*\) FAILED.*/\1/p' "$log" ;;
+    # scripts/shape prints one "path[:line]: breach" line per problem, then its count.
+    shape) grep -E '^[^ ]+(:[0-9]+)?: ' "$log" | grep -v '^shape: ' ;;
   esac | awk '!seen[$0]++'
 }

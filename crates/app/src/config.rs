@@ -142,16 +142,19 @@ pub enum Gateway {
     Envoy,
 }
 
+/// A `--gateway` value that names no gateway scopegate knows (clap shows the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the forward-auth gateway is nginx, traefik or envoy, not {0}")]
+pub struct UnknownGateway(pub String);
+
 impl std::str::FromStr for Gateway {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownGateway;
+    fn from_str(s: &str) -> Result<Self, UnknownGateway> {
         match s {
             "nginx" => Ok(Gateway::Nginx),
             "traefik" => Ok(Gateway::Traefik),
             "envoy" => Ok(Gateway::Envoy),
-            _ => Err(format!(
-                "the forward-auth gateway is nginx, traefik or envoy, not {s}"
-            )),
+            _ => Err(UnknownGateway(s.to_string())),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! here: typed input in, the core's decisions, its own transaction(s) and audit event, a typed
 //! outcome out. It knows nothing of HTTP; `scopegate-http` and the CLI call it and never the store.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod enforce;
@@ -9,10 +10,13 @@ pub mod error;
 pub mod files;
 pub mod maintenance;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod password;
+pub mod signing;
 pub mod state;
 pub mod throttle;
+pub mod userinfo;
 
 pub use config::{Compat, Config, Gateway, TransportLimits};
 pub use error::{Error, Result};

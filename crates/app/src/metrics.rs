@@ -48,15 +48,15 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        };
+        self.render_oauth(&mut out);
+        self.render_connections(&mut out);
+        out
+    }
+
+    /// Requests, responses and what the OAuth endpoints issued or refused.
+    fn render_oauth(&self, out: &mut String) {
         counter(
-            &mut out,
+            out,
             "scopegate_http_requests_total",
             "HTTP requests received.",
             &self.requests,
@@ -75,41 +75,45 @@ impl Metrics {
             );
         }
         counter(
-            &mut out,
+            out,
             "scopegate_tls_handshake_failures_total",
             "TLS handshakes that failed (plain HTTP, old TLS versions, probes).",
             &self.tls_handshake_failures,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_tokens_issued_total",
             "Access and refresh tokens issued.",
             &self.tokens_issued,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_authorization_codes_issued_total",
             "Authorization codes issued.",
             &self.codes_issued,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_token_requests_refused_total",
             "Token endpoint requests refused.",
             &self.token_requests_refused,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_introspections_total",
             "Token introspection requests.",
             &self.introspections,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_revocations_total",
             "Token revocation requests.",
             &self.revocations,
         );
+    }
+
+    /// Connections and request bodies: what the transport's caps and timeouts did.
+    fn render_connections(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP scopegate_connections_open Connections open now.\n# TYPE scopegate_connections_open gauge\nscopegate_connections_open {}",
@@ -127,29 +131,37 @@ impl Metrics {
             );
         }
         counter(
-            &mut out,
+            out,
             "scopegate_connections_idle_closed_total",
             "Connections closed after the idle timeout with no request in flight.",
             &self.connections_idle_closed,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_accept_errors_total",
             "Failed accepts (e.g. out of file descriptors); each is followed by a pause.",
             &self.accept_errors,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_request_bodies_timed_out_total",
             "Request bodies not received within the body timeout (408).",
             &self.request_bodies_timed_out,
         );
         counter(
-            &mut out,
+            out,
             "scopegate_request_bodies_too_large_total",
             "Request bodies over the size limit (413).",
             &self.request_bodies_too_large,
         );
-        out
     }
+}
+
+/// One counter with its HELP and TYPE lines. Writing to a String cannot fail.
+fn counter(out: &mut String, name: &str, help: &str, v: &AtomicU64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+        v.load(Ordering::Relaxed)
+    );
 }

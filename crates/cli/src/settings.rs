@@ -105,11 +105,16 @@ pub struct ServeArgs {
     pub max_connections_per_address: Option<usize>,
 }
 
-fn parse_compat(s: &str) -> Result<Compat, String> {
+/// A `--compat` value that names no mode.
+#[derive(Debug, thiserror::Error)]
+#[error("compat must be standard or linkedin, not {0}")]
+pub struct UnknownCompat(String);
+
+fn parse_compat(s: &str) -> Result<Compat, UnknownCompat> {
     match s {
         "standard" => Ok(Compat::Standard),
         "linkedin" => Ok(Compat::Linkedin),
-        _ => Err(format!("compat must be standard or linkedin, not {s}")),
+        _ => Err(UnknownCompat(s.to_string())),
     }
 }
 

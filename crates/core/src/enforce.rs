@@ -252,11 +252,12 @@ pub struct Facts<'a> {
     pub today: Date,
 }
 
-/// Decides a call.
-pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, Denial> {
-    let (token, approved, roles, person, target, now, today) = (
-        f.token, f.approved, f.roles, f.person, f.target, f.now, f.today,
-    );
+/// The presented token, if it is live and of the kind the route takes.
+fn usable_token<'a>(
+    route: &Route,
+    token: Option<&'a TokenRecord>,
+    now: UnixTime,
+) -> Result<&'a TokenRecord, Denial> {
     let token = token.ok_or(Denial::InvalidToken)?;
     match token.state(now) {
         TokenState::Revoked => return Err(Denial::RevokedToken),
@@ -269,6 +270,15 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
         }
         _ => {}
     }
+    Ok(token)
+}
+
+/// The target the route acts on, if the request names the right one.
+fn usable_target<'a>(
+    route: &Route,
+    target: Result<Option<&'a Target>, TargetProblem>,
+    person: Option<&str>,
+) -> Result<Option<&'a Target>, Denial> {
     // The target, before any permission is looked at: one canonical target of the route's kind,
     // or none for a route that acts on none. Anything else is refused, never guessed.
     let target = target.map_err(|problem| Denial::TargetInvalid { problem })?;
@@ -292,6 +302,16 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
             return Err(Denial::OtherMember);
         }
     }
+    Ok(target)
+}
+
+/// Decides a call.
+pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, Denial> {
+    let (token, approved, roles, person, target, now, today) = (
+        f.token, f.approved, f.roles, f.person, f.target, f.now, f.today,
+    );
+    let token = usable_token(route, token, now)?;
+    let target = usable_target(route, target, person)?;
     let scopes = effective_token_scopes(catalog, token, approved, today);
     let held: Vec<&String> = route
         .permissions

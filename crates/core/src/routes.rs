@@ -222,83 +222,10 @@ impl RouteTable {
             }]
         })?;
         let mut problems = Vec::new();
-        let mut seen: HashSet<(String, Vec<String>, Option<TargetKind>)> = HashSet::new();
+        let mut seen = Seen::new();
         let mut routes = Vec::new();
         for r in raw.route {
-            let method = r.method.get_ref().to_uppercase();
-            if !METHODS.contains(&method.as_str()) {
-                problems.push(Problem {
-                    line: line_of(r.method.span().start),
-                    reason: format!("unknown method \"{}\"", r.method.get_ref()),
-                });
-            }
-            let path = r.path.get_ref().clone();
-            if !path.starts_with('/') {
-                problems.push(Problem {
-                    line: line_of(r.path.span().start),
-                    reason: format!("path \"{path}\" must start with /"),
-                });
-            }
-            let segments = parse_segments(&path);
-            let kind = resolve_kind(&r, catalog, &method, &path).unwrap_or_else(|reason| {
-                problems.push(Problem {
-                    line: line_of(r.path.span().start),
-                    reason,
-                });
-                TargetKind::None
-            });
-            // Two routes that match the same requests would make the decision ambiguous.
-            let shape: Vec<String> = segments
-                .iter()
-                .map(|s| match s {
-                    Segment::Literal(l) => l.clone(),
-                    Segment::Param(_) => "{}".into(),
-                })
-                .collect();
-            if !seen.insert((method.clone(), shape, Some(kind))) {
-                problems.push(Problem {
-                    line: line_of(r.path.span().start),
-                    reason: format!("{method} {path} duplicates an earlier route"),
-                });
-            }
-            if r.permissions.is_empty() {
-                problems.push(Problem {
-                    line: line_of(r.path.span().start),
-                    reason: format!("{method} {path} names no permission"),
-                });
-            }
-            for p in &r.permissions {
-                match catalog.permission(p.get_ref()) {
-                    None => problems.push(Problem { line: line_of(p.span().start), reason: format!("unknown permission \"{}\" (not in the catalog)", p.get_ref()) }),
-                    Some(perm) if perm.role_restriction.is_some() && r.target.is_none() => problems.push(Problem {
-                        line: line_of(p.span().start),
-                        reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
-                    }),
-                    Some(_) => {}
-                }
-            }
-            if let Some(TargetSource::Path(name)) = &r.target {
-                if !segments.contains(&Segment::Param(name.clone())) {
-                    problems.push(Problem {
-                        line: line_of(r.path.span().start),
-                        reason: format!("target path parameter {{{name}}} is not in {path}"),
-                    });
-                }
-            }
-            routes.push(Route {
-                id: format!("{method} {path}"),
-                method,
-                path,
-                segments,
-                resource: r.resource,
-                permissions: r.permissions.iter().map(|p| p.get_ref().clone()).collect(),
-                target: r.target,
-                when: r.when,
-                kind,
-                tokens: r.tokens,
-                quota: r.quota,
-                action: r.action,
-            });
+            routes.push(check_route(r, catalog, &line_of, &mut seen, &mut problems));
         }
         if problems.is_empty() {
             Ok(RouteTable {
@@ -321,13 +248,120 @@ impl RouteTable {
     }
 }
 
+/// The routes seen so far, by what they match: two that match the same requests would make the
+/// decision ambiguous.
+type Seen = HashSet<(String, Vec<String>, Option<TargetKind>)>;
+
+/// Checks one route of the table (its problems go to `problems`) and builds it.
+fn check_route(
+    r: RawRoute,
+    catalog: &Catalog,
+    line_of: &dyn Fn(usize) -> usize,
+    seen: &mut Seen,
+    problems: &mut Vec<Problem>,
+) -> Route {
+    let method = r.method.get_ref().to_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        problems.push(Problem {
+            line: line_of(r.method.span().start),
+            reason: format!("unknown method \"{}\"", r.method.get_ref()),
+        });
+    }
+    let path = r.path.get_ref().clone();
+    if !path.starts_with('/') {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!("path \"{path}\" must start with /"),
+        });
+    }
+    let segments = parse_segments(&path);
+    let kind = resolve_kind(&r, catalog, &method, &path).unwrap_or_else(|KindProblem(reason)| {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason,
+        });
+        TargetKind::None
+    });
+    // Two routes that match the same requests would make the decision ambiguous.
+    let shape: Vec<String> = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(l) => l.clone(),
+            Segment::Param(_) => "{}".into(),
+        })
+        .collect();
+    if !seen.insert((method.clone(), shape, Some(kind))) {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!("{method} {path} duplicates an earlier route"),
+        });
+    }
+    if r.permissions.is_empty() {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!("{method} {path} names no permission"),
+        });
+    }
+    check_permissions(&r, catalog, line_of, problems);
+    if let Some(TargetSource::Path(name)) = &r.target {
+        if !segments.contains(&Segment::Param(name.clone())) {
+            problems.push(Problem {
+                line: line_of(r.path.span().start),
+                reason: format!("target path parameter {{{name}}} is not in {path}"),
+            });
+        }
+    }
+    Route {
+        id: format!("{method} {path}"),
+        method,
+        path,
+        segments,
+        resource: r.resource,
+        permissions: r.permissions.iter().map(|p| p.get_ref().clone()).collect(),
+        target: r.target,
+        when: r.when,
+        kind,
+        tokens: r.tokens,
+        quota: r.quota,
+        action: r.action,
+    }
+}
+
+/// Every permission a route names is in the catalog, and a role-restricted one has a target.
+fn check_permissions(
+    r: &RawRoute,
+    catalog: &Catalog,
+    line_of: &dyn Fn(usize) -> usize,
+    problems: &mut Vec<Problem>,
+) {
+    for p in &r.permissions {
+        match catalog.permission(p.get_ref()) {
+            None => problems.push(Problem { line: line_of(p.span().start), reason: format!("unknown permission \"{}\" (not in the catalog)", p.get_ref()) }),
+            Some(perm) if perm.role_restriction.is_some() && r.target.is_none() => problems.push(Problem {
+                line: line_of(p.span().start),
+                reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
+            }),
+            Some(_) => {}
+        }
+    }
+}
+
 /// The kind of target a route acts on (see [`Route::kind`]), or why the table cannot say.
+/// Why the table cannot say which kind of target a route acts on (a problem of the table).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct KindProblem(String);
+
+fn refuse<T>(reason: String) -> Result<T, KindProblem> {
+    Err(KindProblem(reason))
+}
+
 fn resolve_kind(
     r: &RawRoute,
     catalog: &Catalog,
     method: &str,
     path: &str,
-) -> Result<TargetKind, String> {
+) -> Result<TargetKind, KindProblem> {
     let restricted: Vec<(&str, ResourceType)> = r
         .permissions
         .iter()
@@ -338,11 +372,11 @@ fn resolve_kind(
         .collect();
     let kind = match (r.when, &r.target) {
         (Some(TargetKind::None), Some(_)) => {
-            return Err(format!("{method} {path} names a target but is for when = \"none\""))
+            return refuse(format!("{method} {path} names a target but is for when = \"none\""))
         }
         (Some(TargetKind::None), None) | (None, None) => return Ok(TargetKind::None),
         (Some(k), None) => {
-            return Err(format!(
+            return refuse(format!(
                 "{method} {path} is for {} targets but names no target",
                 k.as_str()
             ))
@@ -351,7 +385,7 @@ fn resolve_kind(
         (None, Some(_)) => match restricted.first() {
             Some((_, rt)) => TargetKind::of(*rt),
             None => {
-                return Err(format!(
+                return refuse(format!(
                     "{method} {path} names a target: say which kind it is with when = \"person\" | \"organization\" | \"ad_account\""
                 ))
             }
@@ -361,7 +395,7 @@ fn resolve_kind(
     // kind of target it could never allow the call, or worse, would be checked on the wrong kind.
     for (p, rt) in restricted {
         if TargetKind::of(rt) != kind {
-            return Err(format!(
+            return refuse(format!(
                 "\"{p}\" is restricted to {} roles, but {method} {path} acts on {} targets",
                 rt.as_str(),
                 kind.as_str()
@@ -378,7 +412,7 @@ fn resolve_kind(
                 .permission(p.get_ref())
                 .is_some_and(|x| x.role_restriction.is_some());
             if !restricted {
-                return Err(format!(
+                return refuse(format!(
                     "\"{}\" is not role-restricted, so it cannot allow {method} {path}: writing on {} targets needs a role on them",
                     p.get_ref(),
                     kind.as_str()

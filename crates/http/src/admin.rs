@@ -18,7 +18,7 @@ use crate::ops::apps::AppInput;
 use crate::ops::members::MemberInput;
 use crate::ops::{self, Actor};
 use crate::state::ServiceState;
-use crate::wire::admin_error;
+use crate::wire::admin::AdminError;
 
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -73,11 +73,7 @@ async fn read_body(req: axum::extract::Request) -> Result<axum::extract::Request
             parts,
             axum::body::Body::from(bytes),
         )),
-        Err(_) => Err((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({"error": {"status": 413, "message": "the request body is too large"}})),
-        )
-            .into_response()),
+        Err(_) => Err(AdminError::too_large().into_response()),
     }
 }
 
@@ -96,32 +92,20 @@ async fn json_rejections(res: Response) -> Response {
         .await
         .unwrap_or_default();
     let message: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-    (
-        status,
-        Json(json!({"error": {"status": status.as_u16(), "message": message}})),
-    )
-        .into_response()
+    AdminError::new(status, message).into_response()
 }
 
 /// The authenticated admin caller.
 pub struct Admin(pub Actor);
 
 impl FromRequestParts<ServiceState> for Admin {
-    type Rejection = Response;
+    type Rejection = AdminError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &ServiceState,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            let body = json!({"error": {"status": 401, "message": "an admin API key is required: Authorization: Bearer sgk_…"}});
-            let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"scopegate-admin\""),
-            );
-            r
-        };
+        let unauthorized = AdminError::unauthorized;
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -134,36 +118,42 @@ impl FromRequestParts<ServiceState> for Admin {
         match ops::keys::authenticate(state, key.trim(), ops::keys::KeyKind::Admin).await {
             Ok(Some(name)) => Ok(Admin(Actor::ApiKey(name))),
             Ok(None) => Err(unauthorized()),
-            Err(e) => Err(crate::wire::admin_error(&e)),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-fn ok(status: StatusCode, v: serde_json::Value) -> Response {
-    (status, Json(v)).into_response()
+/// What every admin handler answers: a JSON success or the admin error shape.
+type Reply = Result<Response, AdminError>;
+
+fn ok(status: StatusCode, v: serde_json::Value) -> Reply {
+    Ok((status, Json(v)).into_response())
 }
 
-fn reply<T: serde::Serialize>(r: Result<T, Error>) -> Response {
-    match r {
-        Ok(v) => ok(StatusCode::OK, json!(v)),
-        Err(e) => admin_error(&e),
-    }
+/// 200 with the operation's outcome as JSON, or its error in the admin shape.
+fn reply<T: serde::Serialize>(r: Result<T, Error>) -> Reply {
+    ok(StatusCode::OK, json!(r?))
 }
 
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+fn no_content(r: Result<(), Error>) -> Reply {
+    r?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> {
     serde_json::from_slice(bytes)
-        .map_err(|e| admin_error(&Error::Invalid(format!("the JSON body is invalid: {e}"))))
+        .map_err(|e| AdminError::invalid(format!("the JSON body is invalid: {e}")))
 }
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn catalog(State(state): State<ServiceState>, _: Admin) -> Response {
+async fn catalog(State(state): State<ServiceState>, _: Admin) -> Reply {
     ok(StatusCode::OK, json!(*state.catalog))
 }
 
-async fn list_members(State(state): State<ServiceState>, _: Admin) -> Response {
+async fn list_members(State(state): State<ServiceState>, _: Admin) -> Reply {
     reply(ops::members::list(&state).await)
 }
 
@@ -191,11 +181,8 @@ async fn create_member(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     bytes: Bytes,
-) -> Response {
-    let m: NewMember = match body(&bytes) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let m: NewMember = body(&bytes)?;
     let input = MemberInput {
         email: m.email,
         password: m.password,
@@ -207,13 +194,11 @@ async fn create_member(
         email_verified: m.email_verified,
         platform_admin: m.platform_admin,
     };
-    match ops::members::create(&state, &actor, input).await {
-        Ok(m) => ok(StatusCode::CREATED, json!(m)),
-        Err(e) => admin_error(&e),
-    }
+    let m = ops::members::create(&state, &actor, input).await?;
+    ok(StatusCode::CREATED, json!(m))
 }
 
-async fn list_apps(State(state): State<ServiceState>, Admin(actor): Admin) -> Response {
+async fn list_apps(State(state): State<ServiceState>, Admin(actor): Admin) -> Reply {
     reply(ops::apps::list(&state, &actor).await)
 }
 
@@ -231,15 +216,8 @@ struct NewApp {
     logo_url: String,
 }
 
-async fn create_app(
-    State(state): State<ServiceState>,
-    Admin(actor): Admin,
-    bytes: Bytes,
-) -> Response {
-    let a: NewApp = match body(&bytes) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn create_app(State(state): State<ServiceState>, Admin(actor): Admin, bytes: Bytes) -> Reply {
+    let a: NewApp = body(&bytes)?;
     let input = AppInput {
         name: a.name,
         owner: a.owner,
@@ -248,20 +226,18 @@ async fn create_app(
         logo_url: a.logo_url,
         redirect_uris: a.redirect_uris,
     };
-    match ops::apps::create(&state, &actor, input).await {
-        Ok(made) => ok(
-            StatusCode::CREATED,
-            json!({"client_id": made.app.client_id, "client_secret": made.client_secret.expose(), "app": made.app}),
-        ),
-        Err(e) => admin_error(&e),
-    }
+    let made = ops::apps::create(&state, &actor, input).await?;
+    ok(
+        StatusCode::CREATED,
+        json!({"client_id": made.app.client_id, "client_secret": made.client_secret.expose(), "app": made.app}),
+    )
 }
 
 async fn show_app(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> Reply {
     reply(ops::apps::details(&state, &actor, &id).await)
 }
 
@@ -269,39 +245,31 @@ async fn delete_app(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path(id): Path<String>,
-) -> Response {
-    match ops::apps::delete(&state, &actor, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(&e),
-    }
+) -> Reply {
+    no_content(ops::apps::delete(&state, &actor, &id).await)
 }
 
 async fn rotate_secret(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path(id): Path<String>,
-) -> Response {
-    match ops::apps::rotate_secret(&state, &actor, &id).await {
-        Ok((secret, sid)) => ok(
-            StatusCode::CREATED,
-            json!({"id": sid, "client_secret": secret.expose()}),
-        ),
-        Err(e) => admin_error(&e),
-    }
+) -> Reply {
+    let (secret, sid) = ops::apps::rotate_secret(&state, &actor, &id).await?;
+    ok(
+        StatusCode::CREATED,
+        json!({"id": sid, "client_secret": secret.expose()}),
+    )
 }
 
 async fn delete_secret(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path((id, sid)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let Ok(sid) = sid.parse::<i64>() else {
-        return admin_error(&Error::Invalid("the secret id must be a number".into()));
+        return Err(AdminError::invalid("the secret id must be a number"));
     };
-    match ops::apps::delete_secret(&state, &actor, &id, sid).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(&e),
-    }
+    no_content(ops::apps::delete_secret(&state, &actor, &id, sid).await)
 }
 
 #[derive(Deserialize)]
@@ -315,15 +283,10 @@ async fn add_redirect(
     Admin(actor): Admin,
     Path(id): Path<String>,
     bytes: Bytes,
-) -> Response {
-    let u: Uri = match body(&bytes) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    match ops::apps::set_redirect_uri(&state, &actor, &id, &u.uri, true).await {
-        Ok(uri) => ok(StatusCode::CREATED, json!({"uri": uri})),
-        Err(e) => admin_error(&e),
-    }
+) -> Reply {
+    let u: Uri = body(&bytes)?;
+    let uri = ops::apps::set_redirect_uri(&state, &actor, &id, &u.uri, true).await?;
+    ok(StatusCode::CREATED, json!({"uri": uri}))
 }
 
 async fn remove_redirect(
@@ -331,11 +294,12 @@ async fn remove_redirect(
     Admin(actor): Admin,
     Path(id): Path<String>,
     Query(u): Query<Uri>,
-) -> Response {
-    match ops::apps::set_redirect_uri(&state, &actor, &id, &u.uri, false).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(&e),
-    }
+) -> Reply {
+    no_content(
+        ops::apps::set_redirect_uri(&state, &actor, &id, &u.uri, false)
+            .await
+            .map(|_| ()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -349,16 +313,13 @@ async fn set_capability(
     Admin(actor): Admin,
     Path((id, cap)): Path<(String, String)>,
     bytes: Bytes,
-) -> Response {
+) -> Reply {
     let Some(cap) = Capability::parse(&cap) else {
-        return admin_error(&Error::Invalid(format!(
+        return Err(AdminError::invalid(format!(
             "unknown capability \"{cap}\": use client-credentials, refresh-tokens or native-pkce"
         )));
     };
-    let e: Enabled = match body(&bytes) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+    let e: Enabled = body(&bytes)?;
     reply(
         ops::apps::set_capability(&state, &actor, &id, cap, e.enabled)
             .await
@@ -370,7 +331,7 @@ async fn request_product(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path((id, program)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     reply(
         ops::apps::request_product(&state, &actor, &id, &program)
             .await
@@ -382,14 +343,11 @@ async fn remove_product(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path((id, program)): Path<(String, String)>,
-) -> Response {
-    match ops::apps::remove_product(&state, &actor, &id, &program).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => admin_error(&e),
-    }
+) -> Reply {
+    no_content(ops::apps::remove_product(&state, &actor, &id, &program).await)
 }
 
-async fn reviews(State(state): State<ServiceState>, Admin(actor): Admin) -> Response {
+async fn reviews(State(state): State<ServiceState>, Admin(actor): Admin) -> Reply {
     reply(ops::apps::review_queue(&state, &actor).await)
 }
 
@@ -405,15 +363,12 @@ async fn decide(
     Admin(actor): Admin,
     Path((id, program)): Path<(String, String)>,
     bytes: Bytes,
-) -> Response {
-    let d: Decision = match body(&bytes) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let d: Decision = body(&bytes)?;
     let approve = match d.decision.as_str() {
         "approve" => true,
         "deny" => false,
-        _ => return admin_error(&Error::Invalid("decision must be approve or deny".into())),
+        _ => return Err(AdminError::invalid("decision must be approve or deny")),
     };
     reply(ops::apps::decide(&state, &actor, &id, &program, approve, d.reason).await.map(|()| json!({"client_id": id, "program": program, "status": if approve { "approved" } else { "denied" }})))
 }
@@ -426,19 +381,13 @@ struct AuditQuery {
 
 async fn audit(
     State(state): State<ServiceState>,
-    _: Admin,
+    Admin(actor): Admin,
     Query(q): Query<AuditQuery>,
-) -> Response {
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
-    let r = state
-        .store
-        .read(move |c| scopegate_store::audit::list(c, q.target.as_deref(), limit))
-        .await
-        .map_err(Error::from);
-    reply(r)
+) -> Reply {
+    reply(scopegate_app::audit::list(&state, &actor, q.target.as_deref(), q.limit.unwrap_or(100)).await)
 }
 
-async fn migration_report(State(state): State<ServiceState>, Admin(actor): Admin) -> Response {
+async fn migration_report(State(state): State<ServiceState>, Admin(actor): Admin) -> Reply {
     reply(ops::migrate::report(&state, &actor).await)
 }
 
@@ -446,7 +395,7 @@ async fn show_defaults(
     State(state): State<ServiceState>,
     Admin(actor): Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> Reply {
     reply(ops::migrate::defaults(&state, &actor, &id).await)
 }
 
@@ -461,11 +410,8 @@ async fn set_defaults(
     Admin(actor): Admin,
     Path(id): Path<String>,
     bytes: Bytes,
-) -> Response {
-    let b: Scopes = match body(&bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let b: Scopes = body(&bytes)?;
     reply(ops::migrate::set_defaults(&state, &actor, &id, &b.scopes).await)
 }
 
@@ -480,19 +426,16 @@ async fn set_extension(
     Admin(actor): Admin,
     Path(id): Path<String>,
     bytes: Bytes,
-) -> Response {
-    let b: Extension = match body(&bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let b: Extension = body(&bytes)?;
     let until = match b.until.as_deref() {
         None => None,
         Some(d) => {
             match time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")) {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    return admin_error(&Error::Invalid(
-                        "until must be a date like 2027-01-31, or null".into(),
+                    return Err(AdminError::invalid(
+                        "until must be a date like 2027-01-31, or null",
                     ))
                 }
             }

@@ -12,18 +12,18 @@ const APP_COLUMNS: &str = "client_id, name, owner_id, organization_id, privacy_p
 
 fn app(r: &Row) -> Result<App> {
     Ok(App {
-        client_id: r.text(0)?,
-        name: r.text(1)?,
-        owner_id: r.text(2)?,
-        organization_id: r.opt_int(3)?,
-        privacy_policy_url: r.text(4)?,
-        logo_url: r.text(5)?,
-        client_credentials: r.bool(6)?,
-        refresh_tokens: r.bool(7)?,
-        native_pkce: r.bool(8)?,
-        default_scopes: r.text(9)?,
-        extension_until: r.opt_int(10)?,
-        created_at: r.int(11)?,
+        client_id: r.text("client_id")?,
+        name: r.text("name")?,
+        owner_id: r.text("owner_id")?,
+        organization_id: r.opt_int("organization_id")?,
+        privacy_policy_url: r.text("privacy_policy_url")?,
+        logo_url: r.text("logo_url")?,
+        client_credentials: r.bool("client_credentials")?,
+        refresh_tokens: r.bool("refresh_tokens")?,
+        native_pkce: r.bool("native_pkce")?,
+        default_scopes: r.text("default_scopes")?,
+        extension_until: r.opt_int("extension_until")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -271,17 +271,17 @@ const REQUEST_COLUMNS: &str =
     "client_id, program_id, status, reason, requested_by, requested_at, decided_by, decided_at";
 
 fn request(r: &Row) -> Result<AccessRequest> {
-    let status = r.text(2)?;
+    let status = r.text("status")?;
     Ok(AccessRequest {
-        client_id: r.text(0)?,
-        program_id: r.text(1)?,
+        client_id: r.text("client_id")?,
+        program_id: r.text("program_id")?,
         status: RequestStatus::parse(&status)
             .ok_or_else(|| StoreError::Backend(format!("unknown request status {status}")))?,
-        reason: r.opt_text(3)?,
-        requested_by: r.text(4)?,
-        requested_at: r.int(5)?,
-        decided_by: r.opt_text(6)?,
-        decided_at: r.opt_int(7)?,
+        reason: r.opt_text("reason")?,
+        requested_by: r.text("requested_by")?,
+        requested_at: r.int("requested_at")?,
+        decided_by: r.opt_text("decided_by")?,
+        decided_at: r.opt_int("decided_at")?,
     })
 }
 

@@ -23,12 +23,12 @@ pub fn record(
 
 fn event(r: &Row) -> Result<AuditEvent> {
     Ok(AuditEvent {
-        id: r.int(0)?,
-        at: r.int(1)?,
-        actor: r.text(2)?,
-        action: r.text(3)?,
-        target: r.text(4)?,
-        detail: r.text(5)?,
+        id: r.int("id")?,
+        at: r.int("at")?,
+        actor: r.text("actor")?,
+        action: r.text("action")?,
+        target: r.text("target")?,
+        detail: r.text("detail")?,
     })
 }
 

@@ -51,12 +51,12 @@ pub struct StoredSigningKey {
 
 fn signing_key(r: &crate::Row) -> Result<StoredSigningKey> {
     Ok(StoredSigningKey {
-        kid: r.text(0)?,
-        alg: r.text(1)?,
-        public_jwk: r.text(2)?,
-        private_enc: r.text(3)?,
-        created_at: r.int(4)?,
-        retired_at: r.opt_int(5)?,
+        kid: r.text("kid")?,
+        alg: r.text("alg")?,
+        public_jwk: r.text("public_jwk")?,
+        private_enc: r.text("private_enc")?,
+        created_at: r.int("created_at")?,
+        retired_at: r.opt_int("retired_at")?,
     })
 }
 

@@ -21,7 +21,7 @@ pub mod tokens;
 use std::sync::Arc;
 
 pub use conn::{Conn, Dialect};
-pub use value::{Row, Value};
+pub use value::{unknown, Col, Row, Value};
 
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -9,16 +9,16 @@ const MEMBER_COLUMNS: &str = "id, email, first_name, last_name, headline, pictur
 
 fn member(r: &Row) -> Result<Member> {
     Ok(Member {
-        id: r.text(0)?,
-        email: r.text(1)?,
-        first_name: r.text(2)?,
-        last_name: r.text(3)?,
-        headline: r.text(4)?,
-        picture_url: r.text(5)?,
-        locale: r.text(6)?,
-        email_verified: r.bool(7)?,
-        platform_admin: r.bool(8)?,
-        created_at: r.int(9)?,
+        id: r.text("id")?,
+        email: r.text("email")?,
+        first_name: r.text("first_name")?,
+        last_name: r.text("last_name")?,
+        headline: r.text("headline")?,
+        picture_url: r.text("picture_url")?,
+        locale: r.text("locale")?,
+        email_verified: r.bool("email_verified")?,
+        platform_admin: r.bool("platform_admin")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -197,13 +197,13 @@ pub fn revoke_role(c: &mut dyn Conn, a: &RoleAssignment) -> Result<bool> {
 }
 
 fn assignment(r: &Row) -> Result<RoleAssignment> {
-    let rt = r.text(0)?;
+    let rt = r.text("resource_type")?;
     Ok(RoleAssignment {
         resource_type: ResourceType::parse(&rt)
             .ok_or_else(|| StoreError::Backend(format!("unknown resource type {rt}")))?,
-        resource_id: r.int(1)?,
-        member_id: r.text(2)?,
-        role: r.text(3)?,
+        resource_id: r.int("resource_id")?,
+        member_id: r.text("member_id")?,
+        role: r.text("role")?,
     })
 }
 

@@ -101,7 +101,8 @@ fn to_row(row: &postgres::Row) -> Result<Row, StoreError> {
         .map_err(map_err)?;
         values.push(v);
     }
-    Ok(Row(values))
+    let names = row.columns().iter().map(|c| c.name().to_string()).collect();
+    Ok(Row::new(names, values))
 }
 
 fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {

@@ -66,9 +66,9 @@ pub struct Object {
 }
 
 fn object(r: &crate::Row) -> Result<Object> {
-    let client_id = r.text(2)?;
-    let member_id = r.opt_text(3)?;
-    let owner = match (r.opt_text(7)?.as_deref(), &member_id) {
+    let client_id = r.text("client_id")?;
+    let member_id = r.opt_text("member_id")?;
+    let owner = match (r.opt_text("owner")?.as_deref(), &member_id) {
         (Some("app"), _) => Owner::App {
             client_id: client_id.clone(),
         },
@@ -80,14 +80,14 @@ fn object(r: &crate::Row) -> Result<Object> {
         _ => Owner::Nobody,
     };
     Ok(Object {
-        id: r.int(0)?,
-        collection: r.text(1)?,
+        id: r.int("id")?,
+        collection: r.text("collection")?,
         owner,
         client_id,
         member_id,
-        target: r.opt_text(4)?,
-        body: r.text(5)?,
-        created_at: r.int(6)?,
+        target: r.opt_text("target")?,
+        body: r.text("body")?,
+        created_at: r.int("created_at")?,
     })
 }
 

@@ -74,6 +74,11 @@ impl Conn for SqliteConn<'_> {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let mut stmt = self.0.prepare_cached(&translate(sql)).map_err(map_err)?;
         let width = stmt.column_count();
+        let names: std::sync::Arc<[String]> = stmt
+            .column_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(map_err)?;
@@ -90,7 +95,7 @@ impl Conn for SqliteConn<'_> {
                     }
                 });
             }
-            out.push(Row(values));
+            out.push(Row::new(names.clone(), values));
         }
         Ok(out)
     }

@@ -2,31 +2,32 @@
 
 use scopegate_core::model::{CodeRecord, Grant, Session, TokenKind, TokenRecord, UnixTime};
 
-use crate::{params, Conn, Result, Row, StoreError};
+use crate::{params, unknown, Conn, Result, Row, StoreError};
 
 const TOKEN_COLUMNS: &str = "hash, kind, client_id, grant_id, member_id, scopes, created_at, authorized_at, expires_at, revoked_at, refresh_hash, code_hash, rotated_at, nonce, public_client, auth_time";
 
 fn token(r: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
-        hash: r.text(0)?,
-        kind: match r.text(1)?.as_str() {
+        hash: r.text("hash")?,
+        kind: match r.text("kind")?.as_str() {
             "refresh" => TokenKind::Refresh,
-            _ => TokenKind::Access,
+            "access" => TokenKind::Access,
+            other => return Err(unknown("token kind", other)),
         },
-        client_id: r.text(2)?,
-        grant_id: r.opt_int(3)?,
-        member_id: r.opt_text(4)?,
-        scopes: r.text(5)?,
-        created_at: r.int(6)?,
-        authorized_at: r.int(7)?,
-        expires_at: r.int(8)?,
-        revoked_at: r.opt_int(9)?,
-        refresh_hash: r.opt_text(10)?,
-        code_hash: r.opt_text(11)?,
-        rotated_at: r.opt_int(12)?,
-        nonce: r.opt_text(13)?,
-        public_client: r.bool(14)?,
-        auth_time: r.int(15)?,
+        client_id: r.text("client_id")?,
+        grant_id: r.opt_int("grant_id")?,
+        member_id: r.opt_text("member_id")?,
+        scopes: r.text("scopes")?,
+        created_at: r.int("created_at")?,
+        authorized_at: r.int("authorized_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+        refresh_hash: r.opt_text("refresh_hash")?,
+        code_hash: r.opt_text("code_hash")?,
+        rotated_at: r.opt_int("rotated_at")?,
+        nonce: r.opt_text("nonce")?,
+        public_client: r.bool("public_client")?,
+        auth_time: r.int("auth_time")?,
     })
 }
 
@@ -153,19 +154,19 @@ const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, 
 
 fn code(r: &Row) -> Result<CodeRecord> {
     Ok(CodeRecord {
-        hash: r.text(0)?,
-        client_id: r.text(1)?,
-        grant_id: r.int(2)?,
-        member_id: r.text(3)?,
-        redirect_uri: r.text(4)?,
-        scopes: r.text(5)?,
-        code_challenge: r.opt_text(6)?,
-        nonce: r.opt_text(7)?,
-        auth_time: r.int(8)?,
-        created_at: r.int(9)?,
-        expires_at: r.int(10)?,
-        consumed_at: r.opt_int(11)?,
-        native: r.bool(12)?,
+        hash: r.text("hash")?,
+        client_id: r.text("client_id")?,
+        grant_id: r.int("grant_id")?,
+        member_id: r.text("member_id")?,
+        redirect_uri: r.text("redirect_uri")?,
+        scopes: r.text("scopes")?,
+        code_challenge: r.opt_text("code_challenge")?,
+        nonce: r.opt_text("nonce")?,
+        auth_time: r.int("auth_time")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        consumed_at: r.opt_int("consumed_at")?,
+        native: r.bool("native")?,
     })
 }
 
@@ -221,13 +222,13 @@ const GRANT_COLUMNS: &str = "id, client_id, member_id, scopes, created_at, updat
 
 fn grant(r: &Row) -> Result<Grant> {
     Ok(Grant {
-        id: r.int(0)?,
-        client_id: r.text(1)?,
-        member_id: r.text(2)?,
-        scopes: r.text(3)?,
-        created_at: r.int(4)?,
-        updated_at: r.int(5)?,
-        revoked_at: r.opt_int(6)?,
+        id: r.int("id")?,
+        client_id: r.text("client_id")?,
+        member_id: r.text("member_id")?,
+        scopes: r.text("scopes")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
     })
 }
 

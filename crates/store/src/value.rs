@@ -1,5 +1,7 @@
 //! Backend-neutral SQL values and rows, so each query is written once for both backends.
 
+use std::sync::Arc;
+
 use crate::StoreError;
 
 /// A parameter or column value. scopegate's schema uses only integers and text.
@@ -41,52 +43,84 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// One result row.
+/// Names a column of a [`Row`]: by its name (what record mappers use, so a mapper does not
+/// depend on the order of a column list) or by position (for one-column aggregates).
+pub trait Col: Copy + std::fmt::Display {
+    /// The column's position in `row`, if it has one.
+    fn index(self, row: &Row) -> Option<usize>;
+}
+
+impl Col for usize {
+    fn index(self, row: &Row) -> Option<usize> {
+        (self < row.values.len()).then_some(self)
+    }
+}
+
+impl Col for &str {
+    fn index(self, row: &Row) -> Option<usize> {
+        row.names.iter().position(|n| n == self)
+    }
+}
+
+/// One result row: its values and the names the backend reported for its columns.
 #[derive(Debug, Clone)]
-pub struct Row(pub(crate) Vec<Value>);
+pub struct Row {
+    names: Arc<[String]>,
+    values: Vec<Value>,
+}
 
 impl Row {
-    fn at(&self, i: usize) -> Result<&Value, StoreError> {
-        self.0
-            .get(i)
-            .ok_or_else(|| StoreError::Backend(format!("column {i} out of range")))
+    /// A row from a backend; `names` is shared by every row of one result.
+    pub(crate) fn new(names: Arc<[String]>, values: Vec<Value>) -> Self {
+        Row { names, values }
+    }
+    fn at(&self, c: impl Col) -> Result<&Value, StoreError> {
+        c.index(self)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| StoreError::Backend(format!("no column {c} in the result")))
     }
     /// An integer column.
-    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
-        match self.at(i)? {
+    pub fn int(&self, c: impl Col) -> Result<i64, StoreError> {
+        match self.at(c)? {
             Value::Int(v) => Ok(*v),
             other => Err(StoreError::Backend(format!(
-                "column {i}: expected integer, got {other:?}"
+                "column {c}: expected integer, got {other:?}"
             ))),
         }
     }
     /// A nullable integer column.
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        match self.at(i)? {
+    pub fn opt_int(&self, c: impl Col) -> Result<Option<i64>, StoreError> {
+        match self.at(c)? {
             Value::Null => Ok(None),
-            _ => self.int(i).map(Some),
+            _ => self.int(c).map(Some),
         }
     }
     /// An integer column holding 0 or 1.
-    pub fn bool(&self, i: usize) -> Result<bool, StoreError> {
-        Ok(self.int(i)? != 0)
+    pub fn bool(&self, c: impl Col) -> Result<bool, StoreError> {
+        Ok(self.int(c)? != 0)
     }
     /// A text column.
-    pub fn text(&self, i: usize) -> Result<String, StoreError> {
-        match self.at(i)? {
+    pub fn text(&self, c: impl Col) -> Result<String, StoreError> {
+        match self.at(c)? {
             Value::Text(v) => Ok(v.clone()),
             other => Err(StoreError::Backend(format!(
-                "column {i}: expected text, got {other:?}"
+                "column {c}: expected text, got {other:?}"
             ))),
         }
     }
     /// A nullable text column.
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        match self.at(i)? {
+    pub fn opt_text(&self, c: impl Col) -> Result<Option<String>, StoreError> {
+        match self.at(c)? {
             Value::Null => Ok(None),
-            _ => self.text(i).map(Some),
+            _ => self.text(c).map(Some),
         }
     }
+}
+
+/// A stored value the code does not know (a token kind, an access level…): the row is refused,
+/// never read as some default, so a corrupt or newer row cannot widen what a token may do.
+pub fn unknown(what: &str, stored: &str) -> StoreError {
+    StoreError::Backend(format!("unknown stored {what} {stored:?}"))
 }
 
 /// Builds a parameter list: `params![a, b, c]`.

@@ -130,6 +130,39 @@ pub async fn create(app: &Service, actor: &Actor, input: AppInput) -> Result<Cre
     create_with(app, actor, input, None).await
 }
 
+/// The redirect URLs parsed and normalized, each once.
+fn distinct_redirects(uris: &[String]) -> Result<Vec<String>> {
+    let mut redirect_uris = Vec::new();
+    for u in uris {
+        let r = parse_redirect(u)?.to_string();
+        if !redirect_uris.contains(&r) {
+            redirect_uris.push(r);
+        }
+    }
+    Ok(redirect_uris)
+}
+
+/// Whether the actor may create an app owned by `owner_id`; for a member who is not a platform
+/// admin, the member whose company-page roles the attach must be checked against.
+fn may_create_for(actor: &Actor, owner_id: &str) -> Result<Option<String>> {
+    match actor {
+        Actor::Member {
+            id,
+            platform_admin: false,
+        } => {
+            if id != owner_id {
+                return Err(Error::Forbidden(
+                    "you can create apps only for yourself".into(),
+                ));
+            }
+            // A member attaches an app only to a company page they administer; the operator,
+            // admin API keys and platform admins may attach any (audited in `create_with`).
+            Ok(Some(id.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Creates an app, optionally with a fixed client_id and secret (the demo data set only).
 pub(crate) async fn create_with(
     app: &Service,
@@ -145,34 +178,9 @@ pub(crate) async fn create_with(
             "at most {MAX_REDIRECT_URIS} redirect URLs"
         )));
     }
-    let mut redirect_uris = Vec::new();
-    for u in &input.redirect_uris {
-        let r = parse_redirect(u)?.to_string();
-        if !redirect_uris.contains(&r) {
-            redirect_uris.push(r);
-        }
-    }
+    let redirect_uris = distinct_redirects(&input.redirect_uris)?;
     let owner = crate::ops::members::find(app, &input.owner).await?;
-    if let Actor::Member {
-        id,
-        platform_admin: false,
-    } = actor
-    {
-        if *id != owner.id {
-            return Err(Error::Forbidden(
-                "you can create apps only for yourself".into(),
-            ));
-        }
-    }
-    // A member (not a platform admin) attaches an app only to a company page they administer;
-    // the operator, admin API keys and platform admins may attach any (audited below).
-    let must_administer = match actor {
-        Actor::Member {
-            id,
-            platform_admin: false,
-        } => Some(id.clone()),
-        _ => None,
-    };
+    let must_administer = may_create_for(actor, &owner.id)?;
     let now = app.now();
     let (client_id, secret) = match fixed {
         Some(f) => f,
@@ -294,6 +302,35 @@ pub async fn list(app: &Service, actor: &Actor) -> Result<Vec<AppRecord>> {
     Ok(app
         .store
         .read(move |c| apps::list(c, owner.as_deref()))
+        .await?)
+}
+
+/// The company pages (id, name) the actor may attach an app to: every one for a platform admin,
+/// otherwise those on which the member holds the administrator role (the rule is
+/// `portal::may_attach_organization`, which `create` checks again).
+pub async fn attachable_organizations(app: &Service, actor: &Actor) -> Result<Vec<(i64, String)>> {
+    let member_id = match actor {
+        Actor::Member {
+            id,
+            platform_admin: false,
+        } => Some(id.clone()),
+        _ => None,
+    };
+    let catalog = app.catalog.clone();
+    Ok(app
+        .store
+        .read(move |c| {
+            let all = members::resources(c, ResourceType::Organization)?;
+            let Some(member_id) = member_id.as_deref() else {
+                return Ok(all.into_iter().map(|r| (r.id, r.name)).collect());
+            };
+            let roles = members::roles_of(c, member_id)?;
+            Ok(all
+                .into_iter()
+                .filter(|r| portal::may_attach_organization(&catalog, &roles, r.id).is_ok())
+                .map(|r| (r.id, r.name))
+                .collect())
+        })
         .await?)
 }
 

@@ -18,7 +18,7 @@ pub const ADMIN_EMAIL: &str = "admin@scopegate.local";
 #[derive(Debug, Default)]
 pub struct Bootstrap {
     /// The admin's one-time password (printed once, never stored in the clear).
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
     pub demo: Option<Demo>,
 }
 
@@ -26,8 +26,10 @@ pub struct Bootstrap {
 #[derive(Debug)]
 pub struct Demo {
     pub client_id: String,
-    pub client_secret: String,
-    pub members: Vec<(String, String)>,
+    /// The demo app's client secret (public and documented, still never in a Debug dump).
+    pub client_secret: Secret,
+    /// Each demo member's email and password.
+    pub members: Vec<(String, Secret)>,
     pub organization_id: i64,
     pub ad_account_id: i64,
 }
@@ -98,7 +100,7 @@ pub async fn first_start(app: &Service, demo: bool) -> Result<Bootstrap> {
         )
         .await?;
         Bootstrap {
-            admin_password: Some(password),
+            admin_password: Some(Secret::new(password)),
             demo: None,
         }
     };
@@ -124,7 +126,8 @@ async fn demo_member(app: &Service, system: &Actor, input: MemberInput) -> Resul
     ops::members::create(app, system, input).await
 }
 
-async fn create_demo(app: &Service, system: &Actor) -> Result<Demo> {
+/// The demo members, in the order `grant_demo_roles` and `demo_app` index them.
+async fn demo_people(app: &Service, system: &Actor) -> Result<Vec<Member>> {
     let people = [
         (
             "admin@scopegate.local",
@@ -167,39 +170,66 @@ async fn create_demo(app: &Service, system: &Actor) -> Result<Demo> {
             .await?,
         );
     }
+    Ok(created)
+}
+
+async fn create_demo(app: &Service, system: &Actor) -> Result<Demo> {
+    let created = demo_people(app, system).await?;
     let org =
         ops::members::create_resource(app, system, ResourceType::Organization, "Demo Corp").await?;
     let ads = ops::members::create_resource(app, system, ResourceType::AdAccount, "Demo Corp Ads")
         .await?;
+    grant_demo_roles(app, system, &created, org.id, ads.id).await?;
+    let client_id = demo_app(app, system, &created[4].id, org.id).await?;
+    Ok(Demo {
+        client_id,
+        client_secret: Secret::new(DEMO_CLIENT_SECRET),
+        members: created
+            .iter()
+            .map(|m| (m.email.clone(), Secret::new(DEMO_PASSWORD)))
+            .collect(),
+        organization_id: org.id,
+        ad_account_id: ads.id,
+    })
+}
+
+/// Gives the demo members their roles on the demo company page and ad account.
+async fn grant_demo_roles(
+    app: &Service,
+    system: &Actor,
+    created: &[Member],
+    org: i64,
+    ads: i64,
+) -> Result<()> {
     // Together these cover every role seed 000 names, and the reference's other Page roles.
     let roles: &[(usize, ResourceType, i64, &str)] = &[
-        (1, ResourceType::Organization, org.id, "ADMINISTRATOR"),
-        (1, ResourceType::AdAccount, ads.id, "ACCOUNT_BILLING_ADMIN"),
-        (1, ResourceType::AdAccount, ads.id, "ACCOUNT_MANAGER"),
+        (1, ResourceType::Organization, org, "ADMINISTRATOR"),
+        (1, ResourceType::AdAccount, ads, "ACCOUNT_BILLING_ADMIN"),
+        (1, ResourceType::AdAccount, ads, "ACCOUNT_MANAGER"),
         (
             2,
             ResourceType::Organization,
-            org.id,
+            org,
             "DIRECT_SPONSORED_CONTENT_POSTER",
         ),
-        (
-            2,
-            ResourceType::Organization,
-            org.id,
-            "LEAD_GEN_FORMS_MANAGER",
-        ),
-        (2, ResourceType::AdAccount, ads.id, "CAMPAIGN_MANAGER"),
-        (2, ResourceType::AdAccount, ads.id, "CREATIVE_MANAGER"),
-        (3, ResourceType::Organization, org.id, "ANALYST"),
-        (3, ResourceType::AdAccount, ads.id, "VIEWER"),
+        (2, ResourceType::Organization, org, "LEAD_GEN_FORMS_MANAGER"),
+        (2, ResourceType::AdAccount, ads, "CAMPAIGN_MANAGER"),
+        (2, ResourceType::AdAccount, ads, "CREATIVE_MANAGER"),
+        (3, ResourceType::Organization, org, "ANALYST"),
+        (3, ResourceType::AdAccount, ads, "VIEWER"),
     ];
     for &(who, rt, id, role) in roles {
         ops::members::set_role(app, system, rt, id, &created[who].id, role, true).await?;
     }
+    Ok(())
+}
+
+/// The demo app with its fixed credentials, every product approved and every capability on.
+async fn demo_app(app: &Service, system: &Actor, owner: &str, org: i64) -> Result<String> {
     let input = AppInput {
         name: "Demo App".into(),
-        owner: created[4].id.clone(),
-        organization_id: Some(org.id),
+        owner: owner.to_string(),
+        organization_id: Some(org),
         privacy_policy_url: "https://example.com/privacy".into(),
         logo_url: String::new(),
         redirect_uris: vec![
@@ -238,14 +268,5 @@ async fn create_demo(app: &Service, system: &Actor) -> Result<Demo> {
     for cap in Capability::ALL {
         ops::apps::set_capability(app, system, &client_id, cap, true).await?;
     }
-    Ok(Demo {
-        client_id,
-        client_secret: DEMO_CLIENT_SECRET.to_string(),
-        members: created
-            .iter()
-            .map(|m| (m.email.clone(), DEMO_PASSWORD.to_string()))
-            .collect(),
-        organization_id: org.id,
-        ad_account_id: ads.id,
-    })
+    Ok(client_id)
 }

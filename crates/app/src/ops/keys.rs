@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::ops::Actor;
 use crate::state::Service;
 
-/// Creates a key; the returned secret is shown once.
 /// What a key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -18,12 +17,14 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
+    /// The kind as stored and audited.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Admin => "admin",
             KeyKind::ResourceServer => "resource-server",
         }
     }
+    /// The prefix of its secrets, so a leaked key says what it opens.
     fn prefix(self) -> &'static str {
         match self {
             KeyKind::Admin => "sgk_",
@@ -32,6 +33,7 @@ impl KeyKind {
     }
 }
 
+/// Creates a key; the returned secret is shown once.
 pub async fn create(app: &Service, actor: &Actor, name: &str, kind: KeyKind) -> Result<Secret> {
     if !actor.is_platform_admin() {
         return Err(Error::Forbidden(

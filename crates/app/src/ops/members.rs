@@ -67,7 +67,7 @@ pub async fn create(app: &Service, actor: &Actor, input: MemberInput) -> Result<
         tokio::task::spawn_blocking(move || crate::password::hash(entropy.as_ref(), &password))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(Error::Internal)?;
+            .map_err(|e| Error::Internal(e.to_string()))?;
     let new = NewMember {
         email,
         password_hash,

@@ -31,7 +31,10 @@ pub async fn defaults(app: &Service, actor: &Actor, client_id: &str) -> Result<D
     let today = crate::clock::date_of(app.now());
     let ext = a.extension_until.map(crate::clock::date_of);
     let sunset = app.catalog.platform.default_scope_sunset;
-    let scopes = ScopeSet::parse(&a.default_scopes).unwrap_or_default();
+    // Written only after validation: a stored set that does not parse is a broken invariant,
+    // not "no defaults".
+    let scopes = ScopeSet::parse(&a.default_scopes)
+        .map_err(|e| crate::error::Error::Internal(format!("stored default scopes: {e}")))?;
     Ok(Defaults {
         client_id: a.client_id,
         in_force: !scopes.is_empty()

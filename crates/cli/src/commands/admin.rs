@@ -6,13 +6,15 @@ use std::io::Read;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
+use scopegate_app::error::Error;
+use scopegate_app::ops::apps::AppInput;
+use scopegate_app::ops::keys::KeyKind;
+use scopegate_app::ops::members::MemberInput;
+use scopegate_app::ops::{self, Actor};
+use scopegate_app::signing;
+use scopegate_app::Service;
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::Capability;
-use scopegate_http::error::Error;
-use scopegate_http::ops::apps::AppInput;
-use scopegate_http::ops::members::MemberInput;
-use scopegate_http::ops::{self, Actor};
-use scopegate_http::Service;
 use serde_json::json;
 
 use super::{print, Command};
@@ -180,7 +182,7 @@ pub enum KeysCommand {
         alg: String,
         /// Seconds the new key is published before it signs (default: the JWKS cache time plus
         /// a minute, so relying parties have it before they meet its kid; 0: at once).
-        #[arg(long, default_value_t = scopegate_http::oidc::KEY_PUBLISH_AHEAD)]
+        #[arg(long, default_value_t = signing::KEY_PUBLISH_AHEAD)]
         activate_in: i64,
     },
     /// List the published keys.
@@ -234,7 +236,29 @@ fn when(t: i64) -> String {
 pub async fn run(app: &Service, json: bool, command: Command) -> anyhow::Result<()> {
     let actor = Actor::Cli;
     match command {
-        Command::Member(MemberCommand::Create {
+        Command::Member(c) => member_command(app, json, &actor, c).await,
+        Command::Org(c) => resource(app, json, &actor, ResourceType::Organization, c).await,
+        Command::AdAccount(c) => resource(app, json, &actor, ResourceType::AdAccount, c).await,
+        Command::App(c) => app_command(app, json, &actor, c).await,
+        Command::Review(c) => review_command(app, json, &actor, c).await,
+        Command::Audit(args) => audit(app, json, &actor, args).await,
+        Command::AdminKey(c) => api_key_command(app, json, &actor, KeyKind::Admin, c).await,
+        Command::RsKey(c) => api_key_command(app, json, &actor, KeyKind::ResourceServer, c).await,
+        Command::Keys(c) => keys_command(app, json, &actor, c).await,
+        Command::Serve(_) | Command::Catalog(_) | Command::Migrate(_) | Command::Routes(_) => {
+            bail!("not an administrative command")
+        }
+    }
+}
+
+async fn member_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: MemberCommand,
+) -> anyhow::Result<()> {
+    match c {
+        MemberCommand::Create {
             email,
             first_name,
             last_name,
@@ -244,56 +268,53 @@ pub async fn run(app: &Service, json: bool, command: Command) -> anyhow::Result<
             password_stdin: _,
             email_verified,
             platform_admin,
-        }) => {
+        } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_string();
-            let m = op(ops::members::create(
-                app,
-                &actor,
-                MemberInput {
-                    email,
-                    password,
-                    first_name,
-                    last_name,
-                    headline,
-                    picture_url,
-                    locale,
-                    email_verified,
-                    platform_admin,
-                },
-            )
-            .await)?;
+            let input = MemberInput {
+                email,
+                password,
+                first_name,
+                last_name,
+                headline,
+                picture_url,
+                locale,
+                email_verified,
+                platform_admin,
+            };
+            let m = op(ops::members::create(app, actor, input).await)?;
             print(json, &m, || {
                 format!("created member {} ({})", m.id, m.email)
             })
         }
-        Command::Member(MemberCommand::List) => {
+        MemberCommand::List => {
             let list = op(ops::members::list(app).await)?;
             print(json, &list, || {
                 let mut s = String::new();
                 for m in &list {
-                    let _ = writeln!(
-                        s,
-                        "{}  {}  {}{}",
-                        m.id,
-                        m.email,
-                        m.full_name(),
-                        if m.platform_admin {
-                            "  [platform admin]"
-                        } else {
-                            ""
-                        }
-                    );
+                    let admin = if m.platform_admin {
+                        "  [platform admin]"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(s, "{}  {}  {}{admin}", m.id, m.email, m.full_name());
                 }
                 s
             })
         }
-        Command::Org(c) => resource(app, json, &actor, ResourceType::Organization, c).await,
-        Command::AdAccount(c) => resource(app, json, &actor, ResourceType::AdAccount, c).await,
-        Command::App(c) => app_command(app, json, &actor, c).await,
-        Command::Review(ReviewCommand::List) => {
-            let queue = op(ops::apps::review_queue(app, &actor).await)?;
+    }
+}
+
+async fn review_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: ReviewCommand,
+) -> anyhow::Result<()> {
+    match c {
+        ReviewCommand::List => {
+            let queue = op(ops::apps::review_queue(app, actor).await)?;
             print(json, &queue, || {
                 let mut s = String::new();
                 for r in &queue {
@@ -312,100 +333,102 @@ pub async fn run(app: &Service, json: bool, command: Command) -> anyhow::Result<
                 s
             })
         }
-        Command::Review(ReviewCommand::Approve { app: id, program }) => {
-            op(ops::apps::decide(app, &actor, &id, &program, true, None).await)?;
+        ReviewCommand::Approve { app: id, program } => {
+            op(ops::apps::decide(app, actor, &id, &program, true, None).await)?;
             print(
                 json,
                 &json!({"client_id": id, "program": program, "status": "approved"}),
                 || format!("approved {program} for {id}"),
             )
         }
-        Command::Review(ReviewCommand::Deny {
+        ReviewCommand::Deny {
             app: id,
             program,
             reason,
-        }) => {
-            op(ops::apps::decide(app, &actor, &id, &program, false, Some(reason.clone())).await)?;
+        } => {
+            op(ops::apps::decide(app, actor, &id, &program, false, Some(reason.clone())).await)?;
             print(
                 json,
                 &json!({"client_id": id, "program": program, "status": "denied", "reason": reason}),
                 || format!("denied {program} for {id}: {reason}"),
             )
         }
-        Command::Audit(args) => {
-            let target = args.target.clone();
-            let limit = args.limit.clamp(1, 10_000);
-            let events = app
-                .store
-                .read(move |c| scopegate_store::audit::list(c, target.as_deref(), limit))
-                .await
-                .map_err(|e| anyhow!(e.to_string()))?;
-            print(json, &events, || {
-                let mut s = String::new();
-                for e in &events {
-                    let _ = writeln!(
-                        s,
-                        "{}  {}  {}  {}  {}",
-                        when(e.at),
-                        e.actor,
-                        e.action,
-                        e.target,
-                        e.detail
-                    );
-                }
-                s
-            })
+    }
+}
+
+async fn audit(app: &Service, json: bool, actor: &Actor, args: AuditArgs) -> anyhow::Result<()> {
+    let events =
+        op(scopegate_app::audit::list(app, actor, args.target.as_deref(), args.limit).await)?;
+    print(json, &events, || {
+        let mut s = String::new();
+        for e in &events {
+            let _ = writeln!(
+                s,
+                "{}  {}  {}  {}  {}",
+                when(e.at),
+                e.actor,
+                e.action,
+                e.target,
+                e.detail
+            );
         }
-        Command::AdminKey(AdminKeyCommand::Create { name }) => {
-            let key = op(ops::keys::create(app, &actor, &name, ops::keys::KeyKind::Admin).await)?;
+        s
+    })
+}
+
+/// `admin-key` and `rs-key`: the same commands over two kinds of key.
+async fn api_key_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    kind: KeyKind,
+    c: AdminKeyCommand,
+) -> anyhow::Result<()> {
+    match c {
+        AdminKeyCommand::Create { name } => {
+            let key = op(ops::keys::create(app, actor, &name, kind).await)?;
             print(json, &json!({"name": name, "key": key.expose()}), || {
-                format!(
+                match kind {
+                KeyKind::Admin => format!(
                     "admin API key {name}: {}\n(shown once; use it as Authorization: Bearer …)",
                     key.expose()
-                )
+                ),
+                KeyKind::ResourceServer => format!("resource-server key {name}: {}\n(shown once; send it as Authorization: Bearer … to /authz/v1/check)", key.expose()),
+            }
             })
         }
-        Command::AdminKey(AdminKeyCommand::Revoke { name }) => {
-            let n = op(ops::keys::revoke(app, &actor, &name, ops::keys::KeyKind::Admin).await)?;
+        AdminKeyCommand::Revoke { name } => {
+            let n = op(ops::keys::revoke(app, actor, &name, kind).await)?;
             print(json, &json!({"name": name, "revoked": n}), || {
                 format!("revoked {n} key(s) named {name}")
             })
         }
-        Command::Keys(KeysCommand::Rotate { alg, activate_in }) => {
-            let a = scopegate_http::oidc::Alg::parse(&alg)
-                .ok_or_else(|| anyhow!("alg must be RS256 or ES256"))?;
-            scopegate_http::oidc::ensure_keys(app)
-                .await
-                .map_err(|e| anyhow!(e))?;
-            let kid = scopegate_http::oidc::rotate(app, a, activate_in)
-                .await
-                .map_err(|e| anyhow!(e))?;
-            let now = app.now();
-            let target = kid.clone();
-            app.store
-                .write(move |c| {
-                    scopegate_store::audit::record(c, now, "cli", "keys.rotate", &target, "")
-                })
-                .await
-                .map_err(|e| anyhow!(e.to_string()))?;
-            let signs_from = now + activate_in.max(0);
+    }
+}
+
+async fn keys_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: KeysCommand,
+) -> anyhow::Result<()> {
+    match c {
+        KeysCommand::Rotate { alg, activate_in } => {
+            let a =
+                signing::Alg::parse(&alg).ok_or_else(|| anyhow!("alg must be RS256 or ES256"))?;
+            let r = op(signing::rotate(app, actor, a, activate_in).await)?;
+            let kid = &r.kid;
             print(
                 json,
-                &json!({"kid": kid, "alg": alg, "signs_from": signs_from}),
+                &json!({"kid": kid, "alg": alg, "signs_from": r.signs_from}),
                 || {
                     format!("new {alg} signing key {kid}, published now, signing in {} s; the previous key signs until then and stays published until the ID tokens it signed expire", activate_in.max(0))
                 },
             )
         }
-        Command::Keys(KeysCommand::List) => {
-            let since = app.now() - scopegate_http::oidc::ID_TOKEN_TTL;
-            let keys = app
-                .store
-                .read(move |c| scopegate_store::keys::published_signing_keys(c, since))
-                .await
-                .map_err(|e| anyhow!(e.to_string()))?;
-            let list: Vec<serde_json::Value> = keys.iter().map(|k| json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at})).collect();
-            print(json, &list, || {
+        KeysCommand::List => {
+            let keys = op(signing::published_keys(app, actor).await)?;
+            print(json, &keys, || {
                 let mut s = String::new();
                 for k in &keys {
                     let _ = writeln!(
@@ -421,26 +444,6 @@ pub async fn run(app: &Service, json: bool, command: Command) -> anyhow::Result<
                 }
                 s
             })
-        }
-        Command::RsKey(AdminKeyCommand::Create { name }) => {
-            let key =
-                op(
-                    ops::keys::create(app, &actor, &name, ops::keys::KeyKind::ResourceServer).await,
-                )?;
-            print(json, &json!({"name": name, "key": key.expose()}), || {
-                format!("resource-server key {name}: {}\n(shown once; send it as Authorization: Bearer … to /authz/v1/check)", key.expose())
-            })
-        }
-        Command::RsKey(AdminKeyCommand::Revoke { name }) => {
-            let n = op(
-                ops::keys::revoke(app, &actor, &name, ops::keys::KeyKind::ResourceServer).await,
-            )?;
-            print(json, &json!({"name": name, "revoked": n}), || {
-                format!("revoked {n} key(s) named {name}")
-            })
-        }
-        Command::Serve(_) | Command::Catalog(_) | Command::Migrate(_) | Command::Routes(_) => {
-            bail!("not an administrative command")
         }
     }
 }
@@ -521,27 +524,15 @@ async fn app_command(
             privacy_policy_url,
             logo_url,
         } => {
-            let made = op(ops::apps::create(
-                app,
-                actor,
-                AppInput {
-                    name,
-                    owner,
-                    organization_id: organization,
-                    privacy_policy_url,
-                    logo_url,
-                    redirect_uris,
-                },
-            )
-            .await)?;
-            let secret = made.client_secret.expose();
-            print(
-                json,
-                &json!({"client_id": made.app.client_id, "client_secret": secret, "app": made.app}),
-                || {
-                    format!("client_id: {}\nclient_secret: {secret}\n(the secret is shown once; scopegate keeps only a hash)", made.app.client_id)
-                },
-            )
+            let input = AppInput {
+                name,
+                owner,
+                organization_id: organization,
+                privacy_policy_url,
+                logo_url,
+                redirect_uris,
+            };
+            app_create(app, json, actor, input).await
         }
         AppCommand::List => {
             let list = op(ops::apps::list(app, actor).await)?;
@@ -555,71 +546,7 @@ async fn app_command(
         }
         AppCommand::Show { app: id } => {
             let d = op(ops::apps::details(app, actor, &id).await)?;
-            print(json, &d, || {
-                let mut s = String::new();
-                let _ = writeln!(s, "{} ({})", d.app.name, d.app.client_id);
-                let caps: Vec<&str> = Capability::ALL
-                    .iter()
-                    .filter(|c| d.app.has(**c))
-                    .map(|c| c.as_str())
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    "capabilities: {}",
-                    if caps.is_empty() {
-                        "none".to_string()
-                    } else {
-                        caps.join(", ")
-                    }
-                );
-                let _ = writeln!(s, "secrets:");
-                for sec in &d.secrets {
-                    let _ = writeln!(
-                        s,
-                        "  id {}  {}  created {}",
-                        sec.id,
-                        sec.hint,
-                        when(sec.created_at)
-                    );
-                }
-                let _ = writeln!(s, "redirect URLs:");
-                for u in &d.redirect_uris {
-                    let _ = writeln!(s, "  {u}");
-                }
-                let _ = writeln!(s, "products:");
-                for p in &d.products {
-                    let _ = writeln!(
-                        s,
-                        "  {} ({}): {}{}",
-                        p.name,
-                        p.program_id,
-                        p.status.label(),
-                        p.reason
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    );
-                }
-                let join = |set: &std::collections::BTreeSet<String>| {
-                    set.iter().cloned().collect::<Vec<_>>().join(" ")
-                };
-                let _ = writeln!(
-                    s,
-                    "member permissions (3-legged): {}",
-                    join(&d.permissions.member)
-                );
-                let _ = writeln!(
-                    s,
-                    "application permissions (2-legged): {}",
-                    join(&d.permissions.application)
-                );
-                let _ = writeln!(
-                    s,
-                    "granted automatically (never request these): {}",
-                    join(&d.permissions.auto_granted)
-                );
-                s
-            })
+            print(json, &d, || show_text(&d))
         }
         AppCommand::Delete { app: id } => {
             op(ops::apps::delete(app, actor, &id).await)?;
@@ -627,7 +554,109 @@ async fn app_command(
                 format!("deleted {id}; its grants and tokens are revoked")
             })
         }
-        AppCommand::Secret(SecretCommand::Rotate { app: id }) => {
+        AppCommand::Secret(c) => secret_command(app, json, actor, c).await,
+        AppCommand::RedirectUri(c) => redirect_command(app, json, actor, c).await,
+        AppCommand::Enable {
+            app: id,
+            capability: cap,
+        } => capability_change(app, json, actor, &id, &cap, true).await,
+        AppCommand::Disable {
+            app: id,
+            capability: cap,
+        } => capability_change(app, json, actor, &id, &cap, false).await,
+        AppCommand::Product(c) => product_command(app, json, actor, c).await,
+        AppCommand::Defaults { app: id, set } => defaults(app, json, actor, &id, set).await,
+        AppCommand::Extension(c) => extension_command(app, json, actor, c).await,
+    }
+}
+
+async fn app_create(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    input: AppInput,
+) -> anyhow::Result<()> {
+    let made = op(ops::apps::create(app, actor, input).await)?;
+    let secret = made.client_secret.expose();
+    print(
+        json,
+        &json!({"client_id": made.app.client_id, "client_secret": secret, "app": made.app}),
+        || {
+            format!("client_id: {}\nclient_secret: {secret}\n(the secret is shown once; scopegate keeps only a hash)", made.app.client_id)
+        },
+    )
+}
+
+/// `app show` for a person: capabilities, secrets, redirect URLs, products, permissions.
+fn show_text(d: &ops::apps::AppDetails) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{} ({})", d.app.name, d.app.client_id);
+    let caps: Vec<&str> = Capability::ALL
+        .iter()
+        .filter(|c| d.app.has(**c))
+        .map(|c| c.as_str())
+        .collect();
+    let caps = if caps.is_empty() {
+        "none".to_string()
+    } else {
+        caps.join(", ")
+    };
+    let _ = writeln!(s, "capabilities: {caps}");
+    let _ = writeln!(s, "secrets:");
+    for sec in &d.secrets {
+        let _ = writeln!(
+            s,
+            "  id {}  {}  created {}",
+            sec.id,
+            sec.hint,
+            when(sec.created_at)
+        );
+    }
+    let _ = writeln!(s, "redirect URLs:");
+    for u in &d.redirect_uris {
+        let _ = writeln!(s, "  {u}");
+    }
+    let _ = writeln!(s, "products:");
+    for p in &d.products {
+        let reason = p
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {} ({}): {}{reason}",
+            p.name,
+            p.program_id,
+            p.status.label()
+        );
+    }
+    let join = |set: &std::collections::BTreeSet<String>| {
+        set.iter().cloned().collect::<Vec<_>>().join(" ")
+    };
+    let perms = &d.permissions;
+    let _ = writeln!(s, "member permissions (3-legged): {}", join(&perms.member));
+    let _ = writeln!(
+        s,
+        "application permissions (2-legged): {}",
+        join(&perms.application)
+    );
+    let _ = writeln!(
+        s,
+        "granted automatically (never request these): {}",
+        join(&perms.auto_granted)
+    );
+    s
+}
+
+async fn secret_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: SecretCommand,
+) -> anyhow::Result<()> {
+    match c {
+        SecretCommand::Rotate { app: id } => {
             let (secret, sid) = op(ops::apps::rotate_secret(app, actor, &id).await)?;
             print(
                 json,
@@ -637,7 +666,7 @@ async fn app_command(
                 },
             )
         }
-        AppCommand::Secret(SecretCommand::Delete { app: id, id: sid }) => {
+        SecretCommand::Delete { app: id, id: sid } => {
             op(ops::apps::delete_secret(app, actor, &id, sid).await)?;
             print(
                 json,
@@ -645,7 +674,17 @@ async fn app_command(
                 || format!("deleted secret {sid} of {id}"),
             )
         }
-        AppCommand::RedirectUri(RedirectCommand::Add { app: id, url }) => {
+    }
+}
+
+async fn redirect_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: RedirectCommand,
+) -> anyhow::Result<()> {
+    match c {
+        RedirectCommand::Add { app: id, url } => {
             let u = op(ops::apps::set_redirect_uri(app, actor, &id, &url, true).await)?;
             print(
                 json,
@@ -653,7 +692,7 @@ async fn app_command(
                 || format!("registered {u}"),
             )
         }
-        AppCommand::RedirectUri(RedirectCommand::Remove { app: id, url }) => {
+        RedirectCommand::Remove { app: id, url } => {
             let u = op(ops::apps::set_redirect_uri(app, actor, &id, &url, false).await)?;
             print(
                 json,
@@ -661,64 +700,100 @@ async fn app_command(
                 || format!("removed {u}"),
             )
         }
-        AppCommand::Enable {
-            app: id,
-            capability: cap,
-        } => {
-            let c = capability(&cap)?;
-            op(ops::apps::set_capability(app, actor, &id, c, true).await)?;
-            print(
-                json,
-                &json!({"client_id": id, "capability": c.as_str(), "enabled": true}),
-                || format!("enabled {} for {id}", c.as_str()),
-            )
-        }
-        AppCommand::Disable {
-            app: id,
-            capability: cap,
-        } => {
-            let c = capability(&cap)?;
-            op(ops::apps::set_capability(app, actor, &id, c, false).await)?;
-            print(
-                json,
-                &json!({"client_id": id, "capability": c.as_str(), "enabled": false}),
-                || format!("disabled {} for {id}", c.as_str()),
-            )
-        }
-        AppCommand::Product(ProductCommand::Request { app: id, program }) => {
+    }
+}
+
+async fn capability_change(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    id: &str,
+    cap: &str,
+    on: bool,
+) -> anyhow::Result<()> {
+    let c = capability(cap)?;
+    op(ops::apps::set_capability(app, actor, id, c, on).await)?;
+    let verb = if on { "enabled" } else { "disabled" };
+    print(
+        json,
+        &json!({"client_id": id, "capability": c.as_str(), "enabled": on}),
+        || format!("{verb} {} for {id}", c.as_str()),
+    )
+}
+
+async fn product_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: ProductCommand,
+) -> anyhow::Result<()> {
+    use scopegate_core::model::RequestStatus;
+    match c {
+        ProductCommand::Request { app: id, program } => {
             let status = op(ops::apps::request_product(app, actor, &id, &program).await)?;
+            let label = match status {
+                RequestStatus::Approved => "approved",
+                RequestStatus::Requested => "requested; waiting for a platform admin's review",
+                RequestStatus::Denied => "denied",
+            };
             print(
                 json,
                 &json!({"client_id": id, "program": program, "status": status}),
-                || {
-                    format!(
-                        "{program}: {}",
-                        match status {
-                            scopegate_core::model::RequestStatus::Approved => "approved",
-                            scopegate_core::model::RequestStatus::Requested =>
-                                "requested; waiting for a platform admin's review",
-                            scopegate_core::model::RequestStatus::Denied => "denied",
-                        }
-                    )
-                },
+                || format!("{program}: {label}"),
             )
         }
-        AppCommand::Defaults { app: id, set } => {
-            let d = match set {
-                Some(scopes) => op(ops::migrate::set_defaults(app, actor, &id, &scopes).await)?,
-                None => op(ops::migrate::defaults(app, actor, &id).await)?,
-            };
-            print(json, &d, || {
-                format!(
-                    "default scopes of {}: {}\nextension: {}\nused for requests without scope today: {}",
-                    d.client_id,
-                    if d.default_scopes.is_empty() { "none".to_string() } else { d.default_scopes.join(" ") },
-                    d.extension_until.clone().map(|u| format!("until {u}")).unwrap_or_else(|| "none".into()),
-                    if d.in_force { "yes" } else { "no (default scopes are sunset: request scopes explicitly)" }
-                )
-            })
+        ProductCommand::Remove { app: id, program } => {
+            op(ops::apps::remove_product(app, actor, &id, &program).await)?;
+            print(
+                json,
+                &json!({"client_id": id, "program": program, "removed": true}),
+                || format!("removed {program} from {id}"),
+            )
         }
-        AppCommand::Extension(ExtensionCommand::Grant { app: id, until }) => {
+    }
+}
+
+async fn defaults(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    id: &str,
+    set: Option<String>,
+) -> anyhow::Result<()> {
+    let d = match set {
+        Some(scopes) => op(ops::migrate::set_defaults(app, actor, id, &scopes).await)?,
+        None => op(ops::migrate::defaults(app, actor, id).await)?,
+    };
+    print(json, &d, || {
+        format!(
+            "default scopes of {}: {}\nextension: {}\nused for requests without scope today: {}",
+            d.client_id,
+            if d.default_scopes.is_empty() {
+                "none".to_string()
+            } else {
+                d.default_scopes.join(" ")
+            },
+            d.extension_until
+                .clone()
+                .map(|u| format!("until {u}"))
+                .unwrap_or_else(|| "none".into()),
+            if d.in_force {
+                "yes"
+            } else {
+                "no (default scopes are sunset: request scopes explicitly)"
+            }
+        )
+    })
+}
+
+async fn extension_command(
+    app: &Service,
+    json: bool,
+    actor: &Actor,
+    c: ExtensionCommand,
+) -> anyhow::Result<()> {
+    match c {
+        ExtensionCommand::Grant { app: id, until } => {
             let date = time::Date::parse(
                 &until,
                 time::macros::format_description!("[year]-[month]-[day]"),
@@ -729,17 +804,9 @@ async fn app_command(
                 format!("{id} may use its default scopes until {until}")
             })
         }
-        AppCommand::Extension(ExtensionCommand::Revoke { app: id }) => {
+        ExtensionCommand::Revoke { app: id } => {
             let d = op(ops::migrate::set_extension(app, actor, &id, None).await)?;
             print(json, &d, || format!("{id} has no default-scope extension"))
-        }
-        AppCommand::Product(ProductCommand::Remove { app: id, program }) => {
-            op(ops::apps::remove_product(app, actor, &id, &program).await)?;
-            print(
-                json,
-                &json!({"client_id": id, "program": program, "removed": true}),
-                || format!("removed {program} from {id}"),
-            )
         }
     }
 }

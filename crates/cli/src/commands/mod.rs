@@ -1,5 +1,5 @@
 //! The subcommands. Each one resolves the configuration, opens the same store as `serve`
-//! (safe while it runs) and calls the server crate's operations: one implementation of each rule.
+//! (safe while it runs) and calls the application layer's operations: one implementation of each rule.
 
 mod admin;
 mod catalog;
@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
+use scopegate_app::clock::{Clock, OffsetClock, OsEntropy, SystemClock};
+use scopegate_app::Service;
 use scopegate_core::Catalog;
-use scopegate_http::clock::{Clock, OffsetClock, OsEntropy, SystemClock};
-use scopegate_http::Service;
 
 use crate::settings::{self, Global};
 

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use scopegate_http::clock::{OsEntropy, SystemClock};
-use scopegate_http::ops::bootstrap::{self, Bootstrap};
-use scopegate_http::{Service, ServiceState};
+use scopegate_app::clock::{OsEntropy, SystemClock};
+use scopegate_app::ops::bootstrap::{self, Bootstrap};
+use scopegate_app::{Service, ServiceState};
 
 use super::load_catalog;
 use crate::settings::{self, Global, ServeArgs};
@@ -46,11 +46,11 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     // the background while the server already answers (ID tokens wait for it if they must).
     let keys_state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = scopegate_http::oidc::ensure_keys(&keys_state).await {
+        if let Err(e) = scopegate_app::signing::ensure_keys(&keys_state).await {
             tracing::error!(error = %e, "creating the signing keys failed");
         }
     });
-    tokio::spawn(scopegate_http::maintenance::purge_loop(
+    tokio::spawn(scopegate_app::maintenance::purge_loop(
         state.0.clone(),
         std::time::Duration::from_secs(60),
     ));
@@ -105,22 +105,23 @@ fn announce(
     }
     if let Some(pw) = &boot.admin_password {
         crate::out!(
-            "Created the platform admin {} with the one-time password: {pw}",
-            bootstrap::ADMIN_EMAIL
+            "Created the platform admin {} with the one-time password: {}",
+            bootstrap::ADMIN_EMAIL,
+            pw.expose()
         );
         crate::out!("  (shown once; it is stored only as an argon2id hash)");
     }
     if let Some(d) = &boot.demo {
         crate::out!("Demo data created:");
         for (email, password) in &d.members {
-            crate::out!("  member {email} / {password}");
+            crate::out!("  member {email} / {}", password.expose());
         }
         crate::out!("  organization urn:li:organization:{}", d.organization_id);
         crate::out!("  ad account urn:li:sponsoredAccount:{}", d.ad_account_id);
         crate::out!(
             "  app client_id {} client_secret {}",
             d.client_id,
-            d.client_secret
+            d.client_secret.expose()
         );
         crate::out!("  (demo credentials are public: never use --demo for real users)");
     } else if demo {

@@ -8,11 +8,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
-use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::Capability;
 use scopegate_core::portal::{ProductStatus, REJECTION_REASONS};
 use scopegate_core::Access;
-use scopegate_store::members;
 
 use crate::error::Error;
 use crate::form::Params;
@@ -161,26 +159,7 @@ async fn organizations_for(
     state: &ServiceState,
     s: &SignedIn,
 ) -> Result<Vec<(i64, String)>, Error> {
-    let member_id = s.member.id.clone();
-    let admin = s.member.platform_admin;
-    let catalog = state.catalog.clone();
-    Ok(state
-        .store
-        .read(move |c| {
-            let all = members::resources(c, ResourceType::Organization)?;
-            if admin {
-                return Ok(all.into_iter().map(|r| (r.id, r.name)).collect());
-            }
-            let roles = members::roles_of(c, &member_id)?;
-            Ok(all
-                .into_iter()
-                .filter(|r| {
-                    scopegate_core::portal::may_attach_organization(&catalog, &roles, r.id).is_ok()
-                })
-                .map(|r| (r.id, r.name))
-                .collect())
-        })
-        .await?)
+    app_ops::attachable_organizations(state, &actor(s)).await
 }
 
 fn new_app_form(s: &SignedIn, orgs: &[(i64, String)], error: Option<&str>) -> Markup {
@@ -621,6 +600,129 @@ async fn rotated(state: &ServiceState, s: &SignedIn, who: &Actor, id: &str) -> R
     }
 }
 
+/// The small buttons' actions, parsed once from the posted form (its `action` field and the
+/// fields that action needs); a form that names no known action, or lacks a field, is refused
+/// here with a typed error before any operation runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AppAction {
+    Rotate,
+    DeleteSecret(i64),
+    AddRedirect(String),
+    RemoveRedirect(String),
+    Request(String),
+    Remove(String),
+    Capability(Capability, bool),
+    Delete,
+}
+
+/// Why a posted action was refused before it ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ActionRefused {
+    #[error("unknown action")]
+    UnknownAction,
+    #[error("no secret was named")]
+    NoSecret,
+    #[error("unknown capability")]
+    UnknownCapability,
+}
+
+impl ActionRefused {
+    /// The tab the refusal lands on: the one whose button sent the form.
+    fn tab(&self) -> &'static str {
+        match self {
+            ActionRefused::NoSecret => "auth",
+            ActionRefused::UnknownAction | ActionRefused::UnknownCapability => "settings",
+        }
+    }
+}
+
+impl AppAction {
+    /// Parses the posted form's `action` and the fields it needs.
+    fn parse(form: &Params) -> Result<AppAction, ActionRefused> {
+        let field = |name: &str| form.get(name).unwrap_or("").to_string();
+        let capability = |on: bool| {
+            form.get("capability")
+                .and_then(Capability::parse)
+                .map(|cap| AppAction::Capability(cap, on))
+                .ok_or(ActionRefused::UnknownCapability)
+        };
+        Ok(match form.get("action").unwrap_or("") {
+            "rotate" => AppAction::Rotate,
+            "delete-secret" => AppAction::DeleteSecret(
+                form.get("secret_id")
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(ActionRefused::NoSecret)?,
+            ),
+            "add-redirect" => AppAction::AddRedirect(field("redirect_uri")),
+            "remove-redirect" => AppAction::RemoveRedirect(field("redirect_uri")),
+            "request" => AppAction::Request(field("program")),
+            "remove" => AppAction::Remove(field("program")),
+            "enable" => capability(true)?,
+            "disable" => capability(false)?,
+            "delete" => AppAction::Delete,
+            _ => return Err(ActionRefused::UnknownAction),
+        })
+    }
+
+    /// The tab the answer lands on.
+    fn tab(&self) -> &'static str {
+        match self {
+            AppAction::Rotate
+            | AppAction::DeleteSecret(_)
+            | AppAction::AddRedirect(_)
+            | AppAction::RemoveRedirect(_) => "auth",
+            AppAction::Request(_) | AppAction::Remove(_) => "products",
+            AppAction::Capability(..) | AppAction::Delete => "settings",
+        }
+    }
+}
+
+/// Runs one action that answers with a notice on its tab; `Rotate` and `Delete` answer
+/// otherwise (see `app_action`).
+async fn run_action(
+    state: &ServiceState,
+    who: &Actor,
+    id: &str,
+    action: &AppAction,
+) -> Result<String, Error> {
+    match action {
+        AppAction::DeleteSecret(sid) => app_ops::delete_secret(state, who, id, *sid)
+            .await
+            .map(|()| "Secret deleted.".to_string()),
+        AppAction::AddRedirect(uri) => app_ops::set_redirect_uri(state, who, id, uri, true)
+            .await
+            .map(|u| format!("Added {u}.")),
+        AppAction::RemoveRedirect(uri) => app_ops::set_redirect_uri(state, who, id, uri, false)
+            .await
+            .map(|u| format!("Removed {u}.")),
+        AppAction::Request(program) => {
+            app_ops::request_product(state, who, id, program)
+                .await
+                .map(|st| match st {
+                    scopegate_core::model::RequestStatus::Approved => "Product added.".to_string(),
+                    _ => "Access requested. A platform admin will review it.".to_string(),
+                })
+        }
+        AppAction::Remove(program) => {
+            app_ops::remove_product(state, who, id, program)
+                .await
+                .map(|()| {
+                    "Product removed. Its permissions are gone from the app and its tokens."
+                        .to_string()
+                })
+        }
+        AppAction::Capability(cap, on) => app_ops::set_capability(state, who, id, *cap, *on)
+            .await
+            .map(|()| {
+                let done = if *on { "enabled" } else { "disabled" };
+                format!("{} {done}.", cap.as_str())
+            }),
+        AppAction::Rotate | AppAction::Delete => Err(Error::Internal(
+            "an action that answers with its own page".into(),
+        )),
+    }
+}
+
 /// POST /developers/apps/{id}/action: one endpoint for the small buttons.
 async fn app_action(
     State(state): State<ServiceState>,
@@ -628,113 +730,34 @@ async fn app_action(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, form) = match posted(
-        &state,
-        &headers,
-        &body,
-        &format!("/developers/apps/{id}/settings"),
-    )
-    .await
-    {
+    let settings = format!("/developers/apps/{id}/settings");
+    let (s, form) = match posted(&state, &headers, &body, &settings).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let who = actor(&s);
-    let action = form.get("action").unwrap_or("");
-    if action == "rotate" {
-        return rotated(&state, &s, &who, &id).await;
-    }
-    let (tab, result): (&str, Result<String, Error>) = match action {
-        "delete-secret" => (
-            "auth",
-            match form.get("secret_id").and_then(|v| v.parse().ok()) {
-                Some(sid) => app_ops::delete_secret(&state, &who, &id, sid)
-                    .await
-                    .map(|()| "Secret deleted.".to_string()),
-                None => Err(Error::Invalid("no secret was named".into())),
-            },
-        ),
-        "add-redirect" => (
-            "auth",
-            app_ops::set_redirect_uri(
-                &state,
-                &who,
-                &id,
-                form.get("redirect_uri").unwrap_or(""),
-                true,
-            )
-            .await
-            .map(|u| format!("Added {u}.")),
-        ),
-        "remove-redirect" => (
-            "auth",
-            app_ops::set_redirect_uri(
-                &state,
-                &who,
-                &id,
-                form.get("redirect_uri").unwrap_or(""),
-                false,
-            )
-            .await
-            .map(|u| format!("Removed {u}.")),
-        ),
-        "request" => (
-            "products",
-            app_ops::request_product(&state, &who, &id, form.get("program").unwrap_or(""))
-                .await
-                .map(|st| match st {
-                    scopegate_core::model::RequestStatus::Approved => "Product added.".to_string(),
-                    _ => "Access requested. A platform admin will review it.".to_string(),
-                }),
-        ),
-        "remove" => (
-            "products",
-            app_ops::remove_product(&state, &who, &id, form.get("program").unwrap_or(""))
-                .await
-                .map(|()| {
-                    "Product removed. Its permissions are gone from the app and its tokens."
-                        .to_string()
-                }),
-        ),
-        "enable" | "disable" => (
-            "settings",
-            match form.get("capability").and_then(Capability::parse) {
-                Some(cap) => app_ops::set_capability(&state, &who, &id, cap, action == "enable")
-                    .await
-                    .map(|()| {
-                        format!(
-                            "{} {}.",
-                            cap.as_str(),
-                            if action == "enable" {
-                                "enabled"
-                            } else {
-                                "disabled"
-                            }
-                        )
-                    }),
-                None => Err(Error::Invalid("unknown capability".into())),
-            },
-        ),
-        "delete" => {
-            return match app_ops::delete(&state, &who, &id).await {
-                Ok(()) => with_notice(
-                    "/developers/apps",
-                    "ok",
-                    "App deleted. Its grants and tokens are revoked.",
-                ),
-                Err(e) => with_notice(
-                    &format!("/developers/apps/{id}/settings"),
-                    "error",
-                    &e.public_message(),
-                ),
-            };
+    let action = match AppAction::parse(&form) {
+        Ok(a) => a,
+        Err(refused) => {
+            let here = format!("/developers/apps/{id}/{}", refused.tab());
+            return with_notice(&here, "error", &refused.to_string());
         }
-        _ => ("settings", Err(Error::Invalid("unknown action".into()))),
     };
-    let here = format!("/developers/apps/{id}/{tab}");
-    match result {
-        Ok(msg) => with_notice(&here, "ok", &msg),
-        Err(e) => with_notice(&here, "error", &e.public_message()),
+    let here = format!("/developers/apps/{id}/{}", action.tab());
+    match action {
+        AppAction::Rotate => rotated(&state, &s, &who, &id).await,
+        AppAction::Delete => match app_ops::delete(&state, &who, &id).await {
+            Ok(()) => with_notice(
+                "/developers/apps",
+                "ok",
+                "App deleted. Its grants and tokens are revoked.",
+            ),
+            Err(e) => with_notice(&settings, "error", &e.public_message()),
+        },
+        _ => match run_action(&state, &who, &id, &action).await {
+            Ok(msg) => with_notice(&here, "ok", &msg),
+            Err(e) => with_notice(&here, "error", &e.public_message()),
+        },
     }
 }
 
