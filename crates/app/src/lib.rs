@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authorize;
 pub mod clock;
 pub mod config;
+pub mod enforce;
 pub mod error;
 pub mod files;
 pub mod grants;
