@@ -3,8 +3,6 @@
 //! token, its app's approved programs and its member's roles in one read, runs the core's
 //! decision and spends the route's daily quotas.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use scopegate_core::enforce::{
     body_field, decide, parse_target, query_field, Allowed, Denial, Facts, Target, TargetProblem,
 };
@@ -12,6 +10,7 @@ use scopegate_core::model::{RoleAssignment, TokenKind, TokenRecord};
 use scopegate_core::routes::{Route, RouteTable, TargetKind, TargetSource};
 use scopegate_store::{apps, members, sandbox, tokens};
 
+use crate::signing::pairwise_sub;
 use crate::state::Service;
 
 /// A call to evaluate, as the HTTP layer read it.
@@ -56,15 +55,6 @@ impl From<scopegate_store::StoreError> for EnforceError {
     }
 }
 
-/// The pairwise subject identifier of a member as one app sees them (OIDC Core 8.1).
-pub fn pairwise_sub(state: &Service, client_id: &str, member_id: &str) -> String {
-    let h = state
-        .keys
-        .pairwise
-        .hash_str(&format!("{client_id}\u{0}{member_id}"));
-    let bytes = URL_SAFE_NO_PAD.decode(h.as_str()).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len().min(9)])
-}
 
 /// The target a route names in this request: `Ok(None)` when it names none, or why it cannot be
 /// read (repeated, not one string, not canonical).
