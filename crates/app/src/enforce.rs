@@ -55,7 +55,6 @@ impl From<scopegate_store::StoreError> for EnforceError {
     }
 }
 
-
 /// The target a route names in this request: `Ok(None)` when it names none, or why it cannot be
 /// read (repeated, not one string, not canonical).
 fn read_target(
