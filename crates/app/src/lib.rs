@@ -10,6 +10,7 @@ pub mod enforce;
 pub mod error;
 pub mod files;
 pub mod grants;
+pub mod health;
 pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
