@@ -53,12 +53,13 @@ async fn authorization_of(
         _ => return None,
     };
     let params = Params::parse(query).ok()?;
-    match validate(app, &params, native).await {
-        Ok(r) => Some(r),
-        // A `next` that is not a valid request only loses the "continue to X" line: the
-        // authorization endpoint refuses it again once the member has signed in.
-        Err(_) => None,
+    // A `next` that is not a valid request (or cannot be checked now) only loses the "continue
+    // to X" line: the authorization endpoint validates it again once the member has signed in,
+    // and refuses it there.
+    if let Ok(r) = validate(app, &params, native).await {
+        return Some(r);
     }
+    None
 }
 
 fn form_page(
