@@ -7,6 +7,148 @@ use crate::catalog::ResourceType;
 /// Unix time in seconds.
 pub type UnixTime = i64;
 
+/// Declares a text id newtype whose conversions make moving callers off `String` cheap: it
+/// derefs to `str`, compares with strings and serializes as the bare string.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps an id (read from the store or the wire).
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+text_id!(
+    /// An app's OAuth `client_id`.
+    ClientId
+);
+text_id!(
+    /// A member's stable opaque id (never the email).
+    MemberId
+);
+
+/// The id of a grant (what a member consented to for one app).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct GrantId(i64);
+
+impl GrantId {
+    /// Wraps a grant id read from the store.
+    pub fn new(id: i64) -> Self {
+        GrantId(id)
+    }
+    /// The stored integer.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl From<i64> for GrantId {
+    fn from(id: i64) -> Self {
+        GrantId(id)
+    }
+}
+impl From<GrantId> for i64 {
+    fn from(id: GrantId) -> i64 {
+        id.0
+    }
+}
+impl PartialEq<i64> for GrantId {
+    fn eq(&self, other: &i64) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A person who signs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
