@@ -153,7 +153,7 @@ impl PartialEq<i64> for GrantId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
     /// Stable opaque id (never the email).
-    pub id: String,
+    pub id: MemberId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -218,7 +218,7 @@ pub fn urn(resource_type: ResourceType, id: i64) -> String {
 pub struct RoleAssignment {
     pub resource_type: ResourceType,
     pub resource_id: i64,
-    pub member_id: String,
+    pub member_id: MemberId,
     pub role: String,
 }
 
@@ -270,9 +270,9 @@ impl Capability {
 /// A developer's application (OAuth client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct App {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
-    pub owner_id: String,
+    pub owner_id: MemberId,
     pub organization_id: Option<i64>,
     pub privacy_policy_url: String,
     pub logo_url: String,
@@ -334,7 +334,7 @@ impl RequestStatus {
 /// An app asking for a program, and the platform's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub program_id: String,
     pub status: RequestStatus,
     pub reason: Option<String>,
@@ -347,9 +347,9 @@ pub struct AccessRequest {
 /// What a member consented to for one app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
-    pub id: i64,
-    pub client_id: String,
-    pub member_id: String,
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub member_id: MemberId,
     /// Comma-separated scope names.
     pub scopes: String,
     pub created_at: UnixTime,
@@ -379,10 +379,10 @@ impl TokenKind {
 pub struct TokenRecord {
     pub hash: String,
     pub kind: TokenKind,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The grant of a 3-legged token; none for 2-legged tokens.
-    pub grant_id: Option<i64>,
-    pub member_id: Option<String>,
+    pub grant_id: Option<GrantId>,
+    pub member_id: Option<MemberId>,
     /// Comma-separated scope names.
     pub scopes: String,
     pub created_at: UnixTime,
@@ -430,9 +430,9 @@ impl TokenRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     pub hash: String,
-    pub client_id: String,
-    pub grant_id: i64,
-    pub member_id: String,
+    pub client_id: ClientId,
+    pub grant_id: GrantId,
+    pub member_id: MemberId,
     pub redirect_uri: String,
     pub scopes: String,
     pub code_challenge: Option<String>,
@@ -450,7 +450,7 @@ pub struct CodeRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub hash: String,
-    pub member_id: String,
+    pub member_id: MemberId,
     /// The per-session CSRF token every form carries.
     pub csrf: String,
     pub auth_time: UnixTime,

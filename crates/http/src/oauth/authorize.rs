@@ -805,7 +805,7 @@ async fn issue_code(
     let record = CodeRecord {
         hash: String::new(),
         client_id: req.app.client_id.clone(),
-        grant_id: 0,
+        grant_id: 0.into(),
         member_id: signed_in.member.id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         scopes: requested.to_comma_separated(),

@@ -300,7 +300,7 @@ async fn authorization_code(
             Ok(CodeOutcome::Issued {
                 scopes,
                 claims,
-                member_id: record.member_id.clone(),
+                member_id: record.member_id.to_string(),
                 nonce: record.nonce.clone(),
                 auth_time: record.auth_time,
                 refresh: wants_refresh,
@@ -564,7 +564,7 @@ async fn refresh(
                 access_expires_in: access_exp - now,
                 rotated: rotate,
                 refresh_remaining: rt.expires_at - now,
-                member_id: rt.member_id.clone(),
+                member_id: rt.member_id.as_deref().map(str::to_string),
                 nonce: None,
                 auth_time: rt.auth_time,
             })

@@ -62,7 +62,7 @@ pub async fn start(app: &Service, member_id: &str) -> Result<String, crate::erro
     let now = app.now();
     let s = Session {
         hash: app.keys.token_hash.hash(&raw).as_str().to_string(),
-        member_id: member_id.to_string(),
+        member_id: member_id.into(),
         csrf: csrf.expose().to_string(),
         auth_time: now,
         expires_at: now + SESSION_TTL,
