@@ -9,6 +9,7 @@ pub mod error;
 pub mod files;
 pub mod maintenance;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod password;
 pub mod signing;
