@@ -130,8 +130,8 @@ pub async fn issue_code(svc: &Service, input: IssueCode<'_>) -> Result<Issued> {
     let answer = input.answer;
     let record = CodeRecord {
         hash: String::new(),
-        client_id: input.client_id.to_string(),
-        grant_id: 0,
+        client_id: input.client_id.into(),
+        grant_id: 0.into(),
         member_id: input.member.id.clone(),
         redirect_uri: input.redirect_uri.to_string(),
         scopes: requested.to_comma_separated(),

@@ -47,7 +47,7 @@ pub async fn start(svc: &Service, member_id: &str) -> Result<Secret> {
     let now = svc.now();
     let s = Session {
         hash: svc.keys.token_hash.hash(&raw).as_str().to_string(),
-        member_id: member_id.to_string(),
+        member_id: member_id.into(),
         csrf: csrf.expose().to_string(),
         auth_time: now,
         expires_at: now + SESSION_TTL,

@@ -1,6 +1,6 @@
 //! The token endpoint's grants: authorization_code, refresh_token, client_credentials.
 
-use scopegate_core::model::{TokenKind, TokenRecord};
+use scopegate_core::model::{GrantId, TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
 use scopegate_core::{ScopeSet, Secret};
@@ -229,8 +229,8 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
     Ok(Ok((
         scopes,
         IdTokenBasis {
-            client_id: client_id.clone(),
-            member_id: record.member_id,
+            client_id: client_id.to_string(),
+            member_id: record.member_id.into_string(),
             claims,
             nonce: record.nonce,
             auth_time: record.auth_time,
@@ -434,7 +434,7 @@ fn issue_refreshed(
     c: &mut dyn Conn,
     x: &RefreshContext,
     rt: &TokenRecord,
-    grant_id: i64,
+    grant_id: GrantId,
     scopes: ScopeSet,
 ) -> scopegate_store::Result<Refreshed> {
     let now = x.now;
@@ -477,8 +477,8 @@ fn issue_refreshed(
     };
     tokens::insert(c, &issued)?;
     let basis = rt.member_id.clone().map(|member_id| IdTokenBasis {
-        client_id: x.client.app.client_id.clone(),
-        member_id,
+        client_id: x.client.app.client_id.to_string(),
+        member_id: member_id.into_string(),
         claims: x.scoping.token_scopes(&issued, &x.client.approved),
         nonce: None,
         auth_time: rt.auth_time,
