@@ -312,7 +312,7 @@ def test_secrets_are_compared_in_constant_time():
     secret_rs = (REPO_ROOT / "crates/core/src/secret.rs").read_text()
     assert "subtle::ConstantTimeEq" in secret_rs
     # The PKCE verifier and the CSRF tokens go through the constant-time helper.
-    token_rs = production_code(REPO_ROOT / "crates/http/src/oauth/token.rs")
+    token_rs = production_code(REPO_ROOT / "crates/app/src/oauth/token.rs")
     assert re.search(r"ct_eq_str\(&sha256_b64url\(v\), ch\)", token_rs)
     session_rs = production_code(REPO_ROOT / "crates/http/src/web/session.rs")
     assert session_rs.count("ct_eq_str(") >= 2

@@ -1,5 +1,5 @@
-//! Reading the audit log (`scopegate audit`). Events are written by the operations themselves,
-//! in the transaction of the change they record.
+//! Reading the audit log (`scopegate audit`, the admin API's /audit). Events are written by the
+//! operations themselves, in the transaction of the change they record.
 
 use scopegate_core::model::AuditEvent;
 

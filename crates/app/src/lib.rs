@@ -3,14 +3,20 @@
 //! outcome out. It knows nothing of HTTP; `scopegate-http` and the CLI call it and never the store.
 
 pub mod audit;
+pub mod authorize;
 pub mod clock;
 pub mod config;
+pub mod enforce;
 pub mod error;
 pub mod files;
+pub mod grants;
+pub mod health;
 pub mod maintenance;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod password;
+pub mod session;
 pub mod signing;
 pub mod state;
 pub mod throttle;

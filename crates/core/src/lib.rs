@@ -15,6 +15,7 @@ pub mod scope;
 pub mod secret;
 
 pub use catalog::{Access, Catalog, CatalogError, Permission, PermissionKind, Problem, Program};
+pub use model::{ClientId, GrantId, MemberId};
 pub use scope::ScopeSet;
 pub use secret::{Entropy, HashKey, Secret, SecretHash};
 

@@ -7,11 +7,153 @@ use crate::catalog::ResourceType;
 /// Unix time in seconds.
 pub type UnixTime = i64;
 
+/// Declares a text id newtype whose conversions make moving callers off `String` cheap: it
+/// derefs to `str`, compares with strings and serializes as the bare string.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps an id (read from the store or the wire).
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+text_id!(
+    /// An app's OAuth `client_id`.
+    ClientId
+);
+text_id!(
+    /// A member's stable opaque id (never the email).
+    MemberId
+);
+
+/// The id of a grant (what a member consented to for one app).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct GrantId(i64);
+
+impl GrantId {
+    /// Wraps a grant id read from the store.
+    pub fn new(id: i64) -> Self {
+        GrantId(id)
+    }
+    /// The stored integer.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl From<i64> for GrantId {
+    fn from(id: i64) -> Self {
+        GrantId(id)
+    }
+}
+impl From<GrantId> for i64 {
+    fn from(id: GrantId) -> i64 {
+        id.0
+    }
+}
+impl PartialEq<i64> for GrantId {
+    fn eq(&self, other: &i64) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A person who signs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
     /// Stable opaque id (never the email).
-    pub id: String,
+    pub id: MemberId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -76,7 +218,7 @@ pub fn urn(resource_type: ResourceType, id: i64) -> String {
 pub struct RoleAssignment {
     pub resource_type: ResourceType,
     pub resource_id: i64,
-    pub member_id: String,
+    pub member_id: MemberId,
     pub role: String,
 }
 
@@ -128,9 +270,9 @@ impl Capability {
 /// A developer's application (OAuth client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct App {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
-    pub owner_id: String,
+    pub owner_id: MemberId,
     pub organization_id: Option<i64>,
     pub privacy_policy_url: String,
     pub logo_url: String,
@@ -192,7 +334,7 @@ impl RequestStatus {
 /// An app asking for a program, and the platform's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub program_id: String,
     pub status: RequestStatus,
     pub reason: Option<String>,
@@ -205,9 +347,9 @@ pub struct AccessRequest {
 /// What a member consented to for one app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
-    pub id: i64,
-    pub client_id: String,
-    pub member_id: String,
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub member_id: MemberId,
     /// Comma-separated scope names.
     pub scopes: String,
     pub created_at: UnixTime,
@@ -237,10 +379,10 @@ impl TokenKind {
 pub struct TokenRecord {
     pub hash: String,
     pub kind: TokenKind,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The grant of a 3-legged token; none for 2-legged tokens.
-    pub grant_id: Option<i64>,
-    pub member_id: Option<String>,
+    pub grant_id: Option<GrantId>,
+    pub member_id: Option<MemberId>,
     /// Comma-separated scope names.
     pub scopes: String,
     pub created_at: UnixTime,
@@ -288,9 +430,9 @@ impl TokenRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     pub hash: String,
-    pub client_id: String,
-    pub grant_id: i64,
-    pub member_id: String,
+    pub client_id: ClientId,
+    pub grant_id: GrantId,
+    pub member_id: MemberId,
     pub redirect_uri: String,
     pub scopes: String,
     pub code_challenge: Option<String>,
@@ -308,7 +450,7 @@ pub struct CodeRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub hash: String,
-    pub member_id: String,
+    pub member_id: MemberId,
     /// The per-session CSRF token every form carries.
     pub csrf: String,
     pub auth_time: UnixTime,

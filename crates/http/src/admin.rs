@@ -384,7 +384,10 @@ async fn audit(
     Admin(actor): Admin,
     Query(q): Query<AuditQuery>,
 ) -> Reply {
-    reply(ops::audit::list(&state, &actor, q.target, q.limit.unwrap_or(100)).await)
+    reply(
+        scopegate_app::audit::list(&state, &actor, q.target.as_deref(), q.limit.unwrap_or(100))
+            .await,
+    )
 }
 
 async fn migration_report(State(state): State<ServiceState>, Admin(actor): Admin) -> Reply {

@@ -6,22 +6,21 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_core::enforce::{
-    body_field, decide, parse_target, query_field, Allowed, Denial, Facts, Target, TargetProblem,
-};
-use scopegate_core::model::{RoleAssignment, TokenKind, TokenRecord};
-use scopegate_core::routes::{Route, RouteTable, TargetKind, TargetSource};
-use scopegate_store::{apps, members, sandbox, tokens};
+use scopegate_app::enforce::{self, EnforceError};
+use scopegate_core::enforce::{Allowed, Denial, TargetProblem};
+use scopegate_core::routes::{Route, RouteTable, TargetSource};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::oidc::{bearer, pairwise_sub};
+use crate::oidc::bearer;
 use crate::ops::keys::KeyKind;
 use crate::state::{Service, ServiceState};
-use crate::wire::ApiError;
+use crate::wire::{self, ApiError};
 use scopegate_app::Gateway;
 
-/// A request to evaluate.
+pub use scopegate_app::enforce::Verdict;
+
+/// A request to evaluate, as read from HTTP.
 pub struct Call<'a> {
     pub method: &'a str,
     pub path: &'a str,
@@ -32,58 +31,10 @@ pub struct Call<'a> {
     pub version: Option<String>,
 }
 
-/// An evaluated call.
-pub struct Verdict {
-    pub route: Route,
-    pub token: Option<TokenRecord>,
-    pub result: Result<Allowed, Denial>,
-    /// `urn:li:person:{sub}` of the member, as the token's app sees them.
-    pub person: Option<String>,
-    pub target: Option<Target>,
-    pub params: Vec<(String, String)>,
-}
-
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// The target a route names in this request: `Ok(None)` when it names none, or why it cannot be
-/// read (repeated, not one string, not canonical).
-fn read_target(
-    route: &Route,
-    params: &[(String, String)],
-    query: Option<&str>,
-    body: Option<&[u8]>,
-) -> Result<Option<Target>, TargetProblem> {
-    let (value, bare_id) = match &route.target {
-        None => return Ok(None),
-        Some(TargetSource::Path(n)) => (
-            params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
-            true,
-        ),
-        Some(TargetSource::Query(n)) => (query_field(query, n)?, false),
-        Some(TargetSource::Body(n)) => match body {
-            None => (None, false),
-            Some(b) => (body_field(b, n)?, false),
-        },
-    };
-    value
-        .map(|v| parse_target(&v, route.kind, bare_id))
-        .transpose()
-}
-
-/// The error sent when the store cannot answer: an explicit 503, never an allow or a throttle.
-fn unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "enforcement: {what}: store failed");
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        service_error_code: 503,
-        code: None,
-        message: "try again shortly".into(),
-        challenge: None,
-    }
 }
 
 /// Evaluates a call against the deployment's route table (see [`evaluate_on`]).
@@ -92,158 +43,28 @@ pub async fn evaluate(state: &Service, call: Call<'_>) -> Result<Verdict, ApiErr
     evaluate_on(state, &routes, call).await
 }
 
-/// Evaluates a call: finds the route, reads its target strictly, loads the token, the app's
-/// programs and the member's roles in one read, decides, and counts the quota. `Err` is a
-/// response to send as is (no route, no token, the store down).
+/// Evaluates a call in the app layer. `Err` is a response to send as is: no route, the token's
+/// own refusal (answered only once the route is known to exist), the store down.
 pub async fn evaluate_on(
     state: &Service,
     table: &RouteTable,
     call: Call<'_>,
 ) -> Result<Verdict, ApiError> {
-    let candidates = table.candidates(call.method, call.path);
-    if candidates.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no route for {} {}",
-            call.method, call.path
-        )));
-    }
-    // What does the request target? Every candidate reads its own target; one that cannot be
-    // read refuses the call (never a fallback to a sibling route or to "no target"). Then the
-    // route is the one candidate acting on the kind named; with no target named, the one acting
-    // on none.
-    let readings: Vec<Result<Option<Target>, TargetProblem>> = candidates
-        .iter()
-        .map(|(route, params)| read_target(route, params, call.query, call.body))
-        .collect();
-    let named = readings.iter().any(|r| matches!(r, Ok(Some(_))));
-    let matching: Vec<usize> = (0..candidates.len())
-        .filter(|&i| match (&readings[i], candidates[i].0.kind) {
-            (Ok(Some(t)), k) => named && t.kind() == k,
-            (Ok(None), TargetKind::None) => !named,
-            _ => false,
-        })
-        .collect();
-    let problem = readings.iter().find_map(|r| r.as_ref().err().copied());
-    let (chosen, target) = match (problem, matching.as_slice()) {
-        (Some(p), _) => (0, Err(p)),
-        (None, [i]) => (*i, readings[*i].clone()),
-        (None, []) if named => (0, Err(TargetProblem::WrongKind)),
-        (None, []) => (0, Err(TargetProblem::Missing)),
-        (None, _) => (0, Err(TargetProblem::Ambiguous)),
+    let (token, refusal) = match call.token {
+        Ok(t) => (Some(t), None),
+        Err(e) => (None, Some(e)),
     };
-    let (route, params) = candidates
-        .get(chosen)
-        .map(|(r, p)| ((*r).clone(), p.clone()))
-        .ok_or_else(|| ApiError::not_found("no route"))?;
-    let token = call.token?;
-    let loaded = load(state, &token)
-        .await
-        .map_err(|e| unavailable("loading the token", &e))?;
-    let mut v = verdict(state, route, loaded, target, params);
-    if let (Ok(_), Some(tok)) = (&v.result, &v.token) {
-        let within = spend_quota(state, &v.route, tok)
-            .await
-            .map_err(|e| unavailable("counting the quota", &e))?;
-        if !within {
-            v.result = Err(Denial::QuotaExceeded);
-        }
+    let app_call = enforce::Call {
+        method: call.method,
+        path: call.path,
+        query: call.query,
+        token: token.as_deref(),
+        body: call.body,
+    };
+    match enforce::evaluate_on(state, table, app_call).await {
+        Err(EnforceError::NoToken) => Err(refusal.unwrap_or_else(ApiError::empty_token)),
+        other => other.map_err(ApiError::from),
     }
-    Ok(v)
-}
-
-type Loaded = (Option<TokenRecord>, Vec<String>, Vec<RoleAssignment>);
-
-/// Decides a route on what [`load`] read: the same facts for a route-table call and for a
-/// single-permission check.
-fn verdict(
-    state: &Service,
-    route: Route,
-    (t, approved, roles): Loaded,
-    target: Result<Option<Target>, TargetProblem>,
-    params: Vec<(String, String)>,
-) -> Verdict {
-    let person = t.as_ref().and_then(|t| {
-        t.member_id
-            .as_ref()
-            .map(|m| pairwise_sub(state, &t.client_id, m))
-    });
-    let now = state.now();
-    let result = decide(
-        &state.catalog,
-        &route,
-        &Facts {
-            token: t.as_ref(),
-            approved: &approved,
-            roles: &roles,
-            person: person.as_deref(),
-            target: target.as_ref().map(Option::as_ref).map_err(|p| *p),
-            now,
-            today: crate::clock::date_of(now),
-        },
-    );
-    Verdict {
-        route,
-        token: t,
-        result,
-        person: person.map(|p| format!("urn:li:person:{p}")),
-        target: target.ok().flatten(),
-        params,
-    }
-}
-
-/// The access token, its app's approved programs and its member's roles, in one read.
-async fn load(state: &Service, token: &str) -> Result<Loaded, scopegate_store::StoreError> {
-    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
-    state
-        .store
-        .read(move |c| {
-            let Some(t) = tokens::get(c, &hash)?.filter(|t| t.kind == TokenKind::Access) else {
-                return Ok((None, vec![], vec![]));
-            };
-            let approved = apps::approved_programs(c, &t.client_id)?;
-            let roles = match &t.member_id {
-                Some(m) => members::roles_of(c, m)?,
-                None => vec![],
-            };
-            Ok((Some(t), approved, roles))
-        })
-        .await
-}
-
-/// Counts the call against the route's daily quotas (reset at midnight UTC, as LinkedIn's are).
-/// `Ok(false)`: over a quota. A store error is the caller's 503, never a throttle or an allow.
-async fn spend_quota(
-    state: &Service,
-    route: &Route,
-    t: &TokenRecord,
-) -> Result<bool, scopegate_store::StoreError> {
-    let q = route.quota;
-    if q.app_daily.is_none() && q.member_daily.is_none() {
-        return Ok(true);
-    }
-    let day = state.now().div_euclid(86_400);
-    let app_key = format!("app|{}|{}", t.client_id, route.id);
-    let member_key = t
-        .member_id
-        .as_ref()
-        .map(|m| format!("member|{}|{m}|{}", t.client_id, route.id));
-    let counts = state
-        .store
-        .write(move |c| {
-            let a = if q.app_daily.is_some() {
-                Some(sandbox::count_call(c, &app_key, day)?)
-            } else {
-                None
-            };
-            let m = match (&member_key, q.member_daily) {
-                (Some(k), Some(_)) => Some(sandbox::count_call(c, k, day)?),
-                _ => None,
-            };
-            Ok((a, m))
-        })
-        .await?;
-    let over = |count: Option<i64>, limit: Option<i64>| matches!((count, limit), (Some(c), Some(l)) if c > l);
-    Ok(!(over(counts.0, q.app_daily) || over(counts.1, q.member_daily)))
 }
 
 /// LinkedIn's error for a denial.
@@ -404,46 +225,41 @@ pub struct CheckRequest {
     pub body: Option<Value>,
 }
 
-/// POST /authz/v1/check: for resource servers, authenticated with a resource-server key.
-pub async fn check(
-    State(state): State<ServiceState>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
+/// Is the decision API's caller a resource server? An outage is a 503, not a 401 telling the
+/// caller its key is wrong.
+async fn resource_server(state: &Service, headers: &HeaderMap) -> Result<(), Response> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim().to_string());
-    // An outage is a 503, not a 401 telling the caller its key is wrong.
-    let authorized = match key {
-        Some(k) => {
-            match crate::ops::keys::authenticate(&state, &k, KeyKind::ResourceServer).await {
-                Ok(name) => name.is_some(),
-                Err(e) => {
-                    return unavailable("authenticating the resource server", &e).into_response()
-                }
-            }
-        }
-        None => false,
+    let Some(k) = key else {
+        return Err(wire::resource_server_key_required());
     };
-    if !authorized {
-        let mut r = (StatusCode::UNAUTHORIZED, Json(json!({"status": 401, "message": "a resource-server key is required: Authorization: Bearer sgr_…"}))).into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"scopegate-authz\""),
-        );
+    match crate::ops::keys::authenticate(state, &k, KeyKind::ResourceServer).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(wire::resource_server_key_required()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+/// POST /authz/v1/check: for resource servers, authenticated with a resource-server key.
+pub async fn check(
+    State(state): State<ServiceState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    if let Err(r) = resource_server(&state, &headers).await {
         return r;
     }
     let req: CheckRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            return (
+            return wire::status_message(
                 StatusCode::BAD_REQUEST,
-                Json(json!({"status": 400, "message": format!("the JSON body is invalid: {e}")})),
+                &format!("the JSON body is invalid: {e}"),
             )
-                .into_response()
         }
     };
     let token = req
@@ -451,42 +267,42 @@ pub async fn check(
         .clone()
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::empty_token);
-    let (method, path, query, body) =
-        match (&req.permission, &req.method, &req.path) {
-            (Some(p), None, None) => {
-                // A permission check: evaluate against a one-route table made for it.
-                return check_permission(&state, p, token, req.resource.as_deref()).await;
-            }
-            (None, Some(m), Some(p)) => {
-                let (path, query) = p
-                    .split_once('?')
-                    .map(|(a, b)| (a.to_string(), Some(b.to_string())))
-                    .unwrap_or((p.clone(), None));
-                // A body given as a string is the request's raw body, read as the backend
-                // received it (duplicate keys included); an object is the body as parsed.
-                let body = req.body.as_ref().map(|b| match b {
-                    Value::String(raw) => raw.clone().into_bytes(),
-                    other => other.to_string().into_bytes(),
-                });
-                (m.clone(), path, query, body)
-            }
-            _ => return (
-                StatusCode::BAD_REQUEST,
-                Json(
-                    json!({"status": 400, "message": "give either permission, or method and path"}),
-                ),
-            )
-                .into_response(),
-        };
+    match (&req.permission, &req.method, &req.path) {
+        // A permission check: evaluate against a one-route table made for it.
+        (Some(p), None, None) => check_permission(&state, p, token, req.resource.as_deref()).await,
+        (None, Some(m), Some(p)) => check_route(&state, m, p, req.body.as_ref(), token).await,
+        _ => wire::status_message(
+            StatusCode::BAD_REQUEST,
+            "give either permission, or method and path",
+        ),
+    }
+}
+
+/// The decision API on a route of the table.
+async fn check_route(
+    state: &Service,
+    method: &str,
+    target: &str,
+    body: Option<&Value>,
+    token: Result<String, ApiError>,
+) -> Response {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = (target.contains('?')).then_some(query);
+    // A body given as a string is the request's raw body, read as the backend received it
+    // (duplicate keys included); an object is the body as parsed.
+    let body = body.map(|b| match b {
+        Value::String(raw) => raw.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    });
     let call = Call {
-        method: &method,
-        path: &path,
-        query: query.as_deref(),
+        method,
+        path,
+        query,
         token,
         body: body.as_deref(),
         version: None,
     };
-    decision_response(evaluate(&state, call).await)
+    decision_response(evaluate(state, call).await)
 }
 
 /// The decision API's answer: the verdict as JSON; no token is a verdict too; an unknown route
@@ -508,7 +324,10 @@ async fn check_permission(
     resource: Option<&str>,
 ) -> Response {
     let Some(p) = state.catalog.permission(permission) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"status": 400, "message": format!("\"{permission}\" is not a permission of the catalog")}))).into_response();
+        return wire::status_message(
+            StatusCode::BAD_REQUEST,
+            &format!("\"{permission}\" is not a permission of the catalog"),
+        );
     };
     // A one-route table for the permission, evaluated like any route: a role-restricted
     // permission acts on its resource type (and needs the resource); any other member permission
@@ -530,11 +349,10 @@ async fn check_permission(
     let table = match RouteTable::from_toml(&toml, &state.catalog) {
         Ok(t) => t,
         Err(_) => {
-            return (
+            return wire::status_message(
                 StatusCode::BAD_REQUEST,
-                Json(json!({"status": 400, "message": "the permission cannot be checked"})),
+                "the permission cannot be checked",
             )
-                .into_response()
         }
     };
     let query = resource.map(|r| {
@@ -698,23 +516,7 @@ pub async fn forward_auth(
     match evaluated {
         Err(e) => e.into_response(),
         Ok(v) => match &v.result {
-            Ok(a) => {
-                let mut res = StatusCode::OK.into_response();
-                let h = res.headers_mut();
-                let mut set = |k: &'static str, val: &str| {
-                    if let Ok(val) = HeaderValue::from_str(val) {
-                        h.insert(k, val);
-                    }
-                };
-                set(
-                    "x-scopegate-app",
-                    v.token.as_ref().map(|t| t.client_id.as_str()).unwrap_or(""),
-                );
-                set("x-scopegate-member", v.person.as_deref().unwrap_or(""));
-                set("x-scopegate-scopes", &a.scopes.join(" "));
-                set("x-scopegate-permission", &a.permission);
-                res
-            }
+            Ok(a) => allowed_response(&v, a),
             Err(d) => denial_error(
                 &state,
                 &v.route,
@@ -730,4 +532,23 @@ pub async fn forward_auth(
             .into_response(),
         },
     }
+}
+
+/// Forward-auth's 200: who the call is for, in headers the gateway passes to the backend.
+fn allowed_response(v: &Verdict, a: &Allowed) -> Response {
+    let mut res = StatusCode::OK.into_response();
+    let h = res.headers_mut();
+    let mut set = |k: &'static str, val: &str| {
+        if let Ok(val) = HeaderValue::from_str(val) {
+            h.insert(k, val);
+        }
+    };
+    set(
+        "x-scopegate-app",
+        v.token.as_ref().map(|t| t.client_id.as_str()).unwrap_or(""),
+    );
+    set("x-scopegate-member", v.person.as_deref().unwrap_or(""));
+    set("x-scopegate-scopes", &a.scopes.join(" "));
+    set("x-scopegate-permission", &a.permission);
+    res
 }

@@ -116,25 +116,16 @@ fn public_routes() -> Router<ServiceState> {
 }
 
 async fn healthz(State(state): State<ServiceState>) -> Response {
-    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "draining"})),
-        )
-            .into_response();
-    }
-    // A cheap read proves the store answers; a node that cannot reach its database is not healthy.
-    match state.store.read(|c| c.query("SELECT 1", &[])).await {
-        Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
+    use scopegate_app::health::{check, Health};
+    let (status, word) = match check(&state).await {
+        Ok(Health::Ok) => (StatusCode::OK, "ok"),
+        Ok(Health::Draining) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         Err(e) => {
-            tracing::error!(error = %e, "healthz: store unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable"})),
-            )
-                .into_response()
+            tracing::error!(error = %e.public_message(), "healthz: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
-    }
+    };
+    (status, Json(serde_json::json!({"status": word}))).into_response()
 }
 
 async fn metrics(State(state): State<ServiceState>) -> Response {

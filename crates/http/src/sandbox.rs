@@ -198,8 +198,8 @@ impl Caller {
             .and_then(|p| p.role_restriction.as_ref())
             .map(|r| (r.resource, r.roles.clone()));
         Ok(Caller {
-            client_id: token.client_id.clone(),
-            member_id: token.member_id.clone(),
+            client_id: token.client_id.to_string(),
+            member_id: token.member_id.as_deref().map(str::to_string),
             permission,
             restriction,
         })
@@ -540,7 +540,7 @@ async fn computed(
     let client_id = v
         .token
         .as_ref()
-        .map(|t| t.client_id.clone())
+        .map(|t| t.client_id.to_string())
         .unwrap_or_default();
     let person_of = |m: &str| format!("urn:li:person:{}", pairwise_sub(state, &client_id, m));
     match action {

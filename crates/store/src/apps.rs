@@ -12,9 +12,9 @@ const APP_COLUMNS: &str = "client_id, name, owner_id, organization_id, privacy_p
 
 fn app(r: &Row) -> Result<App> {
     Ok(App {
-        client_id: r.text("client_id")?,
+        client_id: r.text("client_id")?.into(),
         name: r.text("name")?,
-        owner_id: r.text("owner_id")?,
+        owner_id: r.text("owner_id")?.into(),
         organization_id: r.opt_int("organization_id")?,
         privacy_policy_url: r.text("privacy_policy_url")?,
         logo_url: r.text("logo_url")?,
@@ -273,7 +273,7 @@ const REQUEST_COLUMNS: &str =
 fn request(r: &Row) -> Result<AccessRequest> {
     let status = r.text("status")?;
     Ok(AccessRequest {
-        client_id: r.text("client_id")?,
+        client_id: r.text("client_id")?.into(),
         program_id: r.text("program_id")?,
         status: RequestStatus::parse(&status)
             .ok_or_else(|| StoreError::Backend(format!("unknown request status {status}")))?,

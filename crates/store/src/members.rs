@@ -9,7 +9,7 @@ const MEMBER_COLUMNS: &str = "id, email, first_name, last_name, headline, pictur
 
 fn member(r: &Row) -> Result<Member> {
     Ok(Member {
-        id: r.text("id")?,
+        id: r.text("id")?.into(),
         email: r.text("email")?,
         first_name: r.text("first_name")?,
         last_name: r.text("last_name")?,
@@ -202,7 +202,7 @@ fn assignment(r: &Row) -> Result<RoleAssignment> {
         resource_type: ResourceType::parse(&rt)
             .ok_or_else(|| StoreError::Backend(format!("unknown resource type {rt}")))?,
         resource_id: r.int("resource_id")?,
-        member_id: r.text("member_id")?,
+        member_id: r.text("member_id")?.into(),
         role: r.text("role")?,
     })
 }

@@ -1,6 +1,8 @@
 //! Grants, authorization codes, access and refresh tokens, sessions. Looked up by keyed hash only.
 
-use scopegate_core::model::{CodeRecord, Grant, Session, TokenKind, TokenRecord, UnixTime};
+use scopegate_core::model::{
+    CodeRecord, Grant, GrantId, Session, TokenKind, TokenRecord, UnixTime,
+};
 
 use crate::{params, unknown, Conn, Result, Row, StoreError};
 
@@ -14,9 +16,9 @@ fn token(r: &Row) -> Result<TokenRecord> {
             "access" => TokenKind::Access,
             other => return Err(unknown("token kind", other)),
         },
-        client_id: r.text("client_id")?,
-        grant_id: r.opt_int("grant_id")?,
-        member_id: r.opt_text("member_id")?,
+        client_id: r.text("client_id")?.into(),
+        grant_id: r.opt_int("grant_id")?.map(Into::into),
+        member_id: r.opt_text("member_id")?.map(Into::into),
         scopes: r.text("scopes")?,
         created_at: r.int("created_at")?,
         authorized_at: r.int("authorized_at")?,
@@ -65,23 +67,27 @@ pub fn revoke(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<u64> {
 }
 
 /// Revokes every token of a grant.
-pub fn revoke_grant_tokens(c: &mut dyn Conn, grant_id: i64, now: UnixTime) -> Result<u64> {
+pub fn revoke_grant_tokens(
+    c: &mut dyn Conn,
+    grant_id: impl Into<GrantId>,
+    now: UnixTime,
+) -> Result<u64> {
     c.execute(
         "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-        params![now, grant_id],
+        params![now, Into::<GrantId>::into(grant_id)],
     )
 }
 
 /// Revokes every token of a grant of one kind.
 pub fn revoke_grant_tokens_of_kind(
     c: &mut dyn Conn,
-    grant_id: i64,
+    grant_id: impl Into<GrantId>,
     kind: TokenKind,
     now: UnixTime,
 ) -> Result<u64> {
     c.execute(
         "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND kind = $3 AND revoked_at IS NULL",
-        params![now, grant_id, kind.as_str()],
+        params![now, Into::<GrantId>::into(grant_id), kind.as_str()],
     )
 }
 
@@ -102,10 +108,14 @@ pub fn mark_rotated(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<bool>
 }
 
 /// True when the grant has an access token that is neither revoked nor expired.
-pub fn grant_has_live_access_token(c: &mut dyn Conn, grant_id: i64, now: UnixTime) -> Result<bool> {
+pub fn grant_has_live_access_token(
+    c: &mut dyn Conn,
+    grant_id: impl Into<GrantId>,
+    now: UnixTime,
+) -> Result<bool> {
     Ok(c.query_opt(
         "SELECT 1 FROM tokens WHERE grant_id = $1 AND kind = 'access' AND revoked_at IS NULL AND expires_at > $2 LIMIT 1",
-        params![grant_id, now],
+        params![Into::<GrantId>::into(grant_id), now],
     )?
     .is_some())
 }
@@ -155,9 +165,9 @@ const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, 
 fn code(r: &Row) -> Result<CodeRecord> {
     Ok(CodeRecord {
         hash: r.text("hash")?,
-        client_id: r.text("client_id")?,
-        grant_id: r.int("grant_id")?,
-        member_id: r.text("member_id")?,
+        client_id: r.text("client_id")?.into(),
+        grant_id: r.int("grant_id")?.into(),
+        member_id: r.text("member_id")?.into(),
         redirect_uri: r.text("redirect_uri")?,
         scopes: r.text("scopes")?,
         code_challenge: r.opt_text("code_challenge")?,
@@ -222,9 +232,9 @@ const GRANT_COLUMNS: &str = "id, client_id, member_id, scopes, created_at, updat
 
 fn grant(r: &Row) -> Result<Grant> {
     Ok(Grant {
-        id: r.int("id")?,
-        client_id: r.text("client_id")?,
-        member_id: r.text("member_id")?,
+        id: r.int("id")?.into(),
+        client_id: r.text("client_id")?.into(),
+        member_id: r.text("member_id")?.into(),
         scopes: r.text("scopes")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
@@ -244,10 +254,10 @@ pub fn live_grant(c: &mut dyn Conn, client_id: &str, member_id: &str) -> Result<
 }
 
 /// A grant by id.
-pub fn grant_by_id(c: &mut dyn Conn, id: i64) -> Result<Option<Grant>> {
+pub fn grant_by_id(c: &mut dyn Conn, id: impl Into<GrantId>) -> Result<Option<Grant>> {
     c.query_opt(
         &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"),
-        params![id],
+        params![Into::<GrantId>::into(id)],
     )?
     .as_ref()
     .map(grant)
@@ -340,7 +350,7 @@ pub fn session(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Option<Ses
     .map(|r| {
         Ok(Session {
             hash: r.text(0)?,
-            member_id: r.text(1)?,
+            member_id: r.text(1)?.into(),
             csrf: r.text(2)?,
             auth_time: r.int(3)?,
             expires_at: r.int(4)?,

@@ -37,6 +37,37 @@ impl From<&String> for Value {
         Value::Text(v.clone())
     }
 }
+// Typed ids are stored as their plain text or integer.
+impl From<&scopegate_core::ClientId> for Value {
+    fn from(v: &scopegate_core::ClientId) -> Self {
+        Value::Text(v.as_str().to_string())
+    }
+}
+impl From<scopegate_core::ClientId> for Value {
+    fn from(v: scopegate_core::ClientId) -> Self {
+        Value::Text(v.into_string())
+    }
+}
+impl From<&scopegate_core::MemberId> for Value {
+    fn from(v: &scopegate_core::MemberId) -> Self {
+        Value::Text(v.as_str().to_string())
+    }
+}
+impl From<scopegate_core::MemberId> for Value {
+    fn from(v: scopegate_core::MemberId) -> Self {
+        Value::Text(v.into_string())
+    }
+}
+impl From<scopegate_core::GrantId> for Value {
+    fn from(v: scopegate_core::GrantId) -> Self {
+        Value::Int(v.get())
+    }
+}
+impl From<&scopegate_core::SecretHash> for Value {
+    fn from(v: &scopegate_core::SecretHash) -> Self {
+        Value::Text(v.as_str().to_string())
+    }
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)

@@ -461,7 +461,7 @@ fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
         hash: hash.into(),
         kind: TokenKind::Access,
         client_id: "app1".into(),
-        grant_id: grant,
+        grant_id: grant.map(Into::into),
         member_id: grant.map(|_| "m1".into()),
         scopes: "openid".into(),
         created_at: 10,
@@ -534,9 +534,9 @@ async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
         .write(|c| tokens::consent(c, "app1", "m1", "openid", 5))
         .await
         .unwrap();
-    let t = access("t1", Some(g.id));
+    let t = access("t1", Some(g.id.get()));
     store.write(move |c| tokens::insert(c, &t)).await.unwrap();
-    let gid = g.id;
+    let gid = g.id.get();
     assert!(store
         .read(move |c| tokens::grant_has_live_access_token(c, gid, 20))
         .await

@@ -190,7 +190,7 @@ pub(crate) async fn create_with(
         ),
     };
     let record = AppRecord {
-        client_id,
+        client_id: client_id.into(),
         name,
         owner_id: owner.id,
         organization_id: input.organization_id,

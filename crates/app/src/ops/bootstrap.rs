@@ -268,5 +268,5 @@ async fn demo_app(app: &Service, system: &Actor, owner: &str, org: i64) -> Resul
     for cap in Capability::ALL {
         ops::apps::set_capability(app, system, &client_id, cap, true).await?;
     }
-    Ok(client_id)
+    Ok(client_id.into_string())
 }

@@ -36,7 +36,7 @@ pub async fn defaults(app: &Service, actor: &Actor, client_id: &str) -> Result<D
     let scopes = ScopeSet::parse(&a.default_scopes)
         .map_err(|e| crate::error::Error::Internal(format!("stored default scopes: {e}")))?;
     Ok(Defaults {
-        client_id: a.client_id,
+        client_id: a.client_id.into_string(),
         in_force: !scopes.is_empty()
             && scopegate_core::oauth::default_scopes_allowed(sunset, today, ext),
         default_scopes: scopes.iter().map(str::to_string).collect(),
@@ -140,9 +140,9 @@ pub async fn tokens_before(
     let mut per_app: BTreeMap<String, AppTokens> = BTreeMap::new();
     for t in &found {
         let e = per_app
-            .entry(t.client_id.clone())
+            .entry(t.client_id.to_string())
             .or_insert_with(|| AppTokens {
-                client_id: t.client_id.clone(),
+                client_id: t.client_id.to_string(),
                 tokens: 0,
                 members: vec![],
                 application_tokens: 0,
@@ -151,7 +151,7 @@ pub async fn tokens_before(
         e.tokens += 1;
         e.oldest = e.oldest.min(t.created_at);
         match &t.member_id {
-            Some(m) if !e.members.contains(m) => e.members.push(m.clone()),
+            Some(m) if !e.members.iter().any(|x| x == m) => e.members.push(m.to_string()),
             Some(_) => {}
             None => e.application_tokens += 1,
         }
@@ -233,7 +233,7 @@ pub async fn report(app: &Service, actor: &Actor) -> Result<Vec<ReportRow>> {
         }
         deprecated.sort();
         rows.push(ReportRow {
-            client_id: a.client_id,
+            client_id: a.client_id.into_string(),
             name: a.name,
             deprecated_permissions: deprecated,
             members_to_reauthorize: members,

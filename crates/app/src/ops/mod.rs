@@ -1,7 +1,6 @@
 //! Operations shared by the CLI, the admin API and the pages: one implementation of each rule.
 
 pub mod apps;
-pub mod audit;
 pub mod bootstrap;
 pub mod keys;
 pub mod members;

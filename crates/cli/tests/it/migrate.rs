@@ -255,7 +255,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
                 kind: scopegate_core::model::TokenKind::Access,
                 client_id: DEMO_APP.into(),
                 grant_id: Some(g.id),
-                member_id: Some(m.clone()),
+                member_id: Some(m.clone().into()),
                 scopes: "w_share,openid".into(),
                 created_at: now - 100,
                 authorized_at: now - 100,

@@ -475,9 +475,9 @@ impl InProc {
         let record = scopegate_core::model::TokenRecord {
             hash: self.state.keys.token_hash.hash(&token).as_str().to_string(),
             kind: scopegate_core::model::TokenKind::Access,
-            client_id: client.clone(),
+            client_id: client.clone().into(),
             grant_id: None,
-            member_id: member.clone(),
+            member_id: member.clone().map(Into::into),
             scopes: scopes.clone(),
             created_at: now,
             authorized_at: now,

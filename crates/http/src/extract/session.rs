@@ -1,1 +1,90 @@
 //! The signed-in member and CSRF-checked forms of the pages, as extractors.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use crate::extract::form::StrictForm;
+use crate::form::Params;
+use crate::state::ServiceState;
+use crate::web::layout::to_login;
+use crate::web::session::{self, SignedIn};
+use crate::wire::page::PageError;
+
+/// The rejection of a page that needs a member: the sign-in page (coming back here after), or
+/// the error page when the session store cannot answer (never "signed out").
+pub enum NotSignedIn {
+    SignIn(String),
+    Failed(PageError),
+}
+
+impl IntoResponse for NotSignedIn {
+    fn into_response(self) -> Response {
+        match self {
+            NotSignedIn::SignIn(here) => to_login(&here),
+            NotSignedIn::Failed(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<ServiceState> for SignedIn {
+    type Rejection = NotSignedIn;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServiceState,
+    ) -> Result<Self, Self::Rejection> {
+        match session::current(state, &parts.headers).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(NotSignedIn::SignIn(parts.uri.path().to_string())),
+            Err(e) => Err(NotSignedIn::Failed(e.into())),
+        }
+    }
+}
+
+/// A form posted by the signed-in member with the session's CSRF token, parsed strictly.
+pub struct CsrfForm {
+    pub signed_in: SignedIn,
+    pub form: Params,
+}
+
+/// Why a CSRF-checked form was refused.
+pub enum CsrfRejection {
+    /// No member is signed in (or the session store cannot answer).
+    NotSignedIn(NotSignedIn),
+    /// The form is unreadable or its CSRF token is missing or wrong: 403, nothing done.
+    Invalid(PageError),
+}
+
+impl IntoResponse for CsrfRejection {
+    fn into_response(self) -> Response {
+        match self {
+            CsrfRejection::NotSignedIn(r) => r.into_response(),
+            CsrfRejection::Invalid(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequest<ServiceState> for CsrfForm {
+    type Rejection = CsrfRejection;
+
+    async fn from_request(req: Request, state: &ServiceState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let signed_in = SignedIn::from_request_parts(&mut parts, state)
+            .await
+            .map_err(CsrfRejection::NotSignedIn)?;
+        let expired = || {
+            CsrfRejection::Invalid(PageError::invalid_form(
+                "The form expired. Reload the page and try again.",
+            ))
+        };
+        // An unreadable form is refused like a missing token: nothing it asks for is done.
+        let StrictForm(form) = StrictForm::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| expired())?;
+        if !session::csrf_ok(&signed_in, form.get("csrf")) {
+            return Err(expired());
+        }
+        Ok(CsrfForm { signed_in, form })
+    }
+}

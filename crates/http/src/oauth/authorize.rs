@@ -6,13 +6,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use scopegate_core::model::{App as AppRecord, CodeRecord, Member};
-use scopegate_core::oauth::{consent_needed, resolve_member_scopes, Consent, ResolvedScopes};
+use scopegate_app::authorize::{Answer, IssueCode, Issued};
+use scopegate_core::model::{App as AppRecord, Member};
+use scopegate_core::oauth::{resolve_member_scopes, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
 use scopegate_core::portal::effective_permissions;
 use scopegate_core::redirect::matches_registered;
-use scopegate_core::{ScopeSet, Secret};
-use scopegate_store::{apps, tokens};
+use scopegate_core::ScopeSet;
 
 use crate::config::Compat;
 use crate::form::{encode, FormError, Params};
@@ -134,6 +134,63 @@ pub async fn validate(
     params: &Params,
     native: bool,
 ) -> Result<AuthRequest, Rejection> {
+    let (record, approved, redirect_uri) = trusted_client(app, params, native).await?;
+    let state = params.get("state").map(str::to_string);
+    let fail = |(error, description): Refusal| {
+        Rejection::Redirect(error_redirect(
+            app,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            &description,
+        ))
+    };
+    let code_challenge = checked_shape(params, native).map_err(&fail)?;
+    let resolved = scopes_of(app, params, &record, &approved).map_err(&fail)?;
+    let oidc = oidc_params(app, params, &record.client_id)
+        .await
+        .map_err(&fail)?;
+    // Accepted and deliberately not acted on (docs/oauth.md): ui_locales and claims_locales
+    // (pages and claims exist in English only, and OIDC Core 3.1.2.1 says unsupported locales
+    // SHOULD NOT cause an error), display (one responsive page serves every value), acr_values
+    // (voluntary, and scopegate asserts no acr). Unknown parameters are ignored (RFC 6749 3.1).
+    Ok(AuthRequest {
+        app: record,
+        redirect_uri,
+        state,
+        resolved,
+        code_challenge,
+        nonce: oidc.nonce,
+        prompt: oidc.prompt,
+        max_age: oidc.max_age,
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(254).collect()),
+        required_sub: oidc.required_sub,
+        claims: oidc.claims,
+        native,
+        query: params
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    })
+}
+
+/// A refusal sent back to the verified redirect URL: the error code and its description.
+type Refusal = (&'static str, String);
+
+fn refuse(error: &'static str, description: &str) -> Refusal {
+    (error, description.to_string())
+}
+
+/// The client and redirect URL, verified before anything goes back to the client: every
+/// failure here is a page on scopegate (RFC 6749 4.1.2.1).
+async fn trusted_client(
+    app: &Service,
+    params: &Params,
+    native: bool,
+) -> Result<(AppRecord, Vec<String>, String), Rejection> {
     let Some(client_id) = params.get("client_id") else {
         return Err(Rejection::Page(error_page(
             StatusCode::BAD_REQUEST,
@@ -141,19 +198,7 @@ pub async fn validate(
             "The request has no client_id.",
         )));
     };
-    let id = client_id.to_string();
-    let found = app
-        .store
-        .read(move |c| {
-            let Some(a) = apps::get(c, &id)? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                a,
-                apps::redirect_uris(c, &id)?,
-                apps::approved_programs(c, &id)?,
-            )))
-        })
+    let found = scopegate_app::authorize::client(app, client_id)
         .await
         .map_err(|e| {
             Rejection::Page(crate::web::layout::unavailable_page(
@@ -162,7 +207,12 @@ pub async fn validate(
                 "Please try again in a moment.",
             ))
         })?;
-    let Some((record, registered, approved)) = found else {
+    let Some(scopegate_app::authorize::Client {
+        app: record,
+        redirect_uris: registered,
+        approved_programs: approved,
+    }) = found
+    else {
         return Err(Rejection::Page(error_page(
             StatusCode::UNAUTHORIZED,
             "Client_id doesn't match",
@@ -196,27 +246,21 @@ pub async fn validate(
             "The redirect_uri does not match any redirect URL registered for this application.",
         )));
     }
-    let redirect_uri = redirect_uri.to_string();
-    let state = params.get("state").map(str::to_string);
-    let fail = |error: &str, description: &str| {
-        Rejection::Redirect(error_redirect(
-            app,
-            &redirect_uri,
-            state.as_deref(),
-            error,
-            description,
-        ))
-    };
+    Ok((record, approved, redirect_uri.to_string()))
+}
+
+/// The response type, the unsupported request objects and PKCE; the code challenge if any.
+fn checked_shape(params: &Params, native: bool) -> Result<Option<String>, Refusal> {
     match params.get("response_type") {
         Some("code") => {}
         None => {
-            return Err(fail(
+            return Err(refuse(
                 "invalid_request",
                 "A required parameter \"response_type\" is missing",
             ))
         }
         Some(_) => {
-            return Err(fail(
+            return Err(refuse(
                 "unsupported_response_type",
                 "response_type must be code",
             ))
@@ -229,7 +273,7 @@ pub async fn validate(
                 "request_uri" => "request_uri_not_supported",
                 _ => "registration_not_supported",
             };
-            return Err(fail(
+            return Err(refuse(
                 error,
                 &format!("the {unsupported} parameter is not supported"),
             ));
@@ -245,33 +289,43 @@ pub async fn validate(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(fail("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"));
+                return Err(refuse("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"));
             }
             Some(ch.to_string())
         }
         (Some(_), _) => {
-            return Err(fail(
+            return Err(refuse(
                 "invalid_request",
                 "code_challenge_method must be S256",
             ))
         }
         (None, Some(_)) => {
-            return Err(fail(
+            return Err(refuse(
                 "invalid_request",
                 "code_challenge_method was sent without code_challenge",
             ))
         }
         (None, None) if native => {
-            return Err(fail(
+            return Err(refuse(
                 "invalid_request",
                 "the native PKCE flow requires code_challenge with code_challenge_method=S256",
             ))
         }
         (None, None) => None,
     };
+    Ok(code_challenge)
+}
+
+/// The scopes the request resolves to under the app's approved programs.
+fn scopes_of(
+    app: &Service,
+    params: &Params,
+    record: &AppRecord,
+    approved: &[String],
+) -> Result<ResolvedScopes, Refusal> {
     let today = crate::clock::date_of(app.now());
     let mut requested = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s).map_err(|e| fail("invalid_scope", &e.to_string()))?,
+        Some(s) => ScopeSet::parse(s).map_err(|e| refuse("invalid_scope", &e.to_string()))?,
         None => ScopeSet::default(),
     };
     // Seed 002: without `scope`, the app's default scopes apply only before the sunset or under
@@ -285,22 +339,40 @@ pub async fn validate(
     {
         requested = ScopeSet::parse(&record.default_scopes).unwrap_or_default();
     }
-    let effective = effective_permissions(&app.catalog, &approved);
-    let resolved =
+    let effective = effective_permissions(&app.catalog, approved);
+    let resolved: ResolvedScopes =
         resolve_member_scopes(&app.catalog, &effective, &requested, today).map_err(|refusal| {
             let mut description = refusal.description();
             if app.config.compat == Compat::Linkedin {
                 // LinkedIn sends the quotes HTML-escaped (reference 1.4).
                 description = description.replace('"', "&quot;");
             }
-            fail("unauthorized_scope_error", &description)
+            refuse("unauthorized_scope_error", &description)
         })?;
+    Ok(resolved)
+}
+
+/// The OpenID Connect parameters of a request.
+struct OidcParams {
+    max_age: Option<i64>,
+    nonce: Option<String>,
+    prompt: Prompt,
+    claims: Option<ClaimsRequest>,
+    required_sub: Option<String>,
+}
+
+/// max_age, nonce, prompt, claims and id_token_hint (OIDC Core 3.1.2.1, 5.5).
+async fn oidc_params(
+    app: &Service,
+    params: &Params,
+    client_id: &str,
+) -> Result<OidcParams, Refusal> {
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
             _ => {
-                return Err(fail(
+                return Err(refuse(
                     "invalid_request",
                     "max_age must be a non-negative number of seconds",
                 ))
@@ -308,69 +380,51 @@ pub async fn validate(
         },
     };
     let nonce = params.get("nonce").map(|n| n.chars().take(512).collect());
-    let prompt =
-        Prompt::parse(params.get("prompt")).map_err(|e| fail("invalid_request", &e.to_string()))?;
+    let prompt = Prompt::parse(params.get("prompt"))
+        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
     // OIDC Core 5.5: malformed JSON is the client's error; a well-formed request for claims we
     // do not have is not.
     let claims = params
         .get("claims")
         .map(ClaimsRequest::parse)
         .transpose()
-        .map_err(|e| fail("invalid_request", &e.to_string()))?;
+        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
     if claims
         .as_ref()
         .is_some_and(|c| c.essential_acr_values().is_some())
     {
         // OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
         // scopegate has one way to sign in and asserts no acr value, so none can be met.
-        return Err(fail(
+        return Err(refuse(
             "unmet_authentication_requirements",
             "the essential acr values requested cannot be met: this server asserts no acr",
         ));
     }
     let hinted = match params.get("id_token_hint") {
         None => None,
-        Some(hint) => match verify_id_token_hint(app, hint, &record.client_id).await {
+        Some(hint) => match verify_id_token_hint(app, hint, client_id).await {
             Ok(sub) => Some(sub),
-            Err(HintFailure::Invalid(e)) => return Err(fail("invalid_request", &e.to_string())),
+            Err(HintFailure::Invalid(e)) => return Err(refuse("invalid_request", &e.to_string())),
             Err(HintFailure::Store) => {
-                return Err(fail("temporarily_unavailable", "Please try again"))
+                return Err(refuse("temporarily_unavailable", "Please try again"))
             }
         },
     };
     let required_sub =
         match (hinted, claims.as_ref().and_then(|c| c.required_sub())) {
-            (Some(h), Some(c)) if h != c => return Err(fail(
+            (Some(h), Some(c)) if h != c => return Err(refuse(
                 "invalid_request",
                 "id_token_hint and the sub value of the claims parameter name different End-Users",
             )),
             (Some(h), _) => Some(h),
             (None, c) => c.map(str::to_string),
         };
-    // Accepted and deliberately not acted on (docs/oauth.md): ui_locales and claims_locales
-    // (pages and claims exist in English only, and OIDC Core 3.1.2.1 says unsupported locales
-    // SHOULD NOT cause an error), display (one responsive page serves every value), acr_values
-    // (voluntary, and scopegate asserts no acr). Unknown parameters are ignored (RFC 6749 3.1).
-    Ok(AuthRequest {
-        app: record,
-        redirect_uri,
-        state,
-        resolved,
-        code_challenge,
+    Ok(OidcParams {
+        max_age,
         nonce,
         prompt,
-        max_age,
-        login_hint: params
-            .get("login_hint")
-            .map(|h| h.chars().take(254).collect()),
-        required_sub,
         claims,
-        native,
-        query: params
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&"),
+        required_sub,
     })
 }
 
@@ -494,26 +548,7 @@ async fn entry(
             && is_required_member(state, &req, &s.member)
     };
     let Some(signed_in) = signed_in.filter(usable) else {
-        if req.prompt.none {
-            let description = if req.required_sub.is_some() {
-                "The End-User the request names is not signed in"
-            } else {
-                "The member is not signed in"
-            };
-            return error_redirect(
-                state,
-                &req.redirect_uri,
-                req.state.as_deref(),
-                "login_required",
-                description,
-            );
-        }
-        let next = format!("{}?{}", endpoint(native), after_sign_in(&req.query));
-        let mut res = StatusCode::FOUND.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", encode(&next))) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
-        return res;
+        return sign_in_first(state, &req);
     };
     // This request may come from any site the member visits (a navigation, a form: SameSite=Lax
     // lets both carry the session), so it never records consent: it either answers from the
@@ -528,6 +563,31 @@ async fn entry(
         Ok(Consent::Skip) => consent_page(state, &req, &signed_in, false),
         Err(r) => r,
     }
+}
+
+/// No usable session: to the sign-in page, coming back to the request afterwards, or
+/// `login_required` for `prompt=none` (OIDC Core 3.1.2.6).
+fn sign_in_first(state: &Service, req: &AuthRequest) -> Response {
+    if req.prompt.none {
+        let description = if req.required_sub.is_some() {
+            "The End-User the request names is not signed in"
+        } else {
+            "The member is not signed in"
+        };
+        return error_redirect(
+            state,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "login_required",
+            description,
+        );
+    }
+    let next = format!("{}?{}", endpoint(req.native), after_sign_in(&req.query));
+    let mut res = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", encode(&next))) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 /// OIDC Core 3.1.2.6: `prompt=none` and the request needs the consent screen.
@@ -579,34 +639,20 @@ async fn consent_decision(
     req: &AuthRequest,
     member: &Member,
 ) -> Result<Consent, Response> {
-    let (client_id, member_id, now) = (req.app.client_id.clone(), member.id.clone(), state.now());
-    let found = state
-        .store
-        .read(move |c| {
-            let Some(g) = tokens::live_grant(c, &client_id, &member_id)? else {
-                return Ok(None);
-            };
-            let live = tokens::grant_has_live_access_token(c, g.id, now)?;
-            Ok(Some((g, live)))
-        })
-        .await
-        .map_err(|e| {
-            crate::web::layout::unavailable_page(
-                "authorization: reading the grant",
-                &e,
-                "Please try again in a moment.",
-            )
-        })?;
-    let granted = found
-        .as_ref()
-        .map(|(g, _)| ScopeSet::parse(&g.scopes).unwrap_or_default());
-    let live = found.as_ref().is_some_and(|(_, l)| *l);
-    Ok(consent_needed(
-        &state.catalog,
-        granted.as_ref(),
-        live,
+    scopegate_app::authorize::consent_decision(
+        state,
+        &req.app.client_id,
+        &member.id,
         &req.resolved.scopes,
-    ))
+    )
+    .await
+    .map_err(|e| {
+        crate::web::layout::unavailable_page(
+            "authorization: reading the grant",
+            &e,
+            "Please try again in a moment.",
+        )
+    })
 }
 
 fn consent_page(
@@ -757,113 +803,30 @@ pub fn cancelled(state: &Service, linkedin: &'static str) -> &'static str {
     }
 }
 
-/// How a code is being issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    /// The member pressed Allow (a POST with the session's CSRF token): records the consent,
-    /// creating the grant or replacing its scopes (LinkedIn 1.6: a different scope set
-    /// invalidates the grant's earlier tokens).
-    Consented,
-    /// The screen was skipped because the live grant covers the request: the grant is used as
-    /// stored and nothing but the code is written, so a request any site can trigger can
-    /// neither narrow a grant nor revoke its tokens.
-    Covered,
-}
-
-/// What the write found.
-enum Stored {
-    Code(Secret),
-    /// `Covered`, but the grant no longer covers the request (revoked or changed meanwhile).
-    NotCovered,
-}
-
-/// Issues a code, with the consent when the member gave it (one write: both or neither).
-///
-/// One authorization request answered twice in one session for one grant (a double-clicked
-/// Allow, two tabs) gets one code: the code is derived from the session, the request and the
-/// grant, so the second answer finds the first one's code unused and sends the same redirect
-/// (RFC 9700 4.2: no second code for one request). A request repeated after its code was used
-/// gets a fresh random code, and so does one answered for a new grant (after Remove access the
-/// old grant's code is dead, and must not be handed back).
+/// Issues a code (`scopegate_app::authorize::issue_code`) and sends it to the client.
 async fn issue_code(
     state: &Service,
     req: &AuthRequest,
     signed_in: &SignedIn,
     answer: Answer,
 ) -> Response {
-    let fresh = Secret::generate(state.entropy.as_ref(), "AQ");
-    let fresh_hash = state.keys.token_hash.hash(&fresh).as_str().to_string();
-    let hasher = state.keys.token_hash.clone();
-    let seed = format!(
-        "consent-code|{}|{}|{}",
-        signed_in.session.hash,
-        if req.native { "native" } else { "web" },
-        req.query
-    );
-    let requested = req.resolved.scopes.clone();
-    let now = state.now();
-    let record = CodeRecord {
-        hash: String::new(),
-        client_id: req.app.client_id.clone(),
-        grant_id: 0,
-        member_id: signed_in.member.id.clone(),
-        redirect_uri: req.redirect_uri.clone(),
-        scopes: requested.to_comma_separated(),
-        code_challenge: req.code_challenge.clone(),
-        nonce: req.nonce.clone(),
-        auth_time: signed_in.session.auth_time,
-        created_at: now,
-        expires_at: now + super::code_ttl(state.config.compat),
-        consumed_at: None,
+    let input = IssueCode {
+        client_id: &req.app.client_id,
+        member: &signed_in.member,
+        session: &signed_in.session,
+        redirect_uri: &req.redirect_uri,
+        scopes: &req.resolved.scopes,
+        code_challenge: req.code_challenge.as_deref(),
+        nonce: req.nonce.as_deref(),
         native: req.native,
+        request: &req.query,
+        ttl: super::code_ttl(state.config.compat),
+        answer,
     };
-    let stored = state
-        .store
-        .write(move |c| {
-            let grant = match answer {
-                Answer::Consented => {
-                    tokens::consent(c, &record.client_id, &record.member_id, &record.scopes, now)?
-                }
-                Answer::Covered => {
-                    let Some(g) = tokens::live_grant(c, &record.client_id, &record.member_id)?
-                    else {
-                        return Ok(Stored::NotCovered);
-                    };
-                    let granted = ScopeSet::parse(&g.scopes).unwrap_or_default();
-                    if !requested.is_subset(&granted)
-                        || !tokens::grant_has_live_access_token(c, g.id, now)?
-                    {
-                        return Ok(Stored::NotCovered);
-                    }
-                    g
-                }
-            };
-            let derived = Secret::new(format!(
-                "AQ{}",
-                hasher.hash_str(&format!("{seed}|{}", grant.id)).as_str()
-            ));
-            let derived_hash = hasher.hash(&derived).as_str().to_string();
-            let (code, hash) = match tokens::code_state(c, &derived_hash, now)? {
-                // Answered already and not yet used: the same code again, nothing new stored.
-                Some(true) => return Ok(Stored::Code(derived)),
-                Some(false) => (fresh.clone(), fresh_hash.clone()),
-                None => (derived, derived_hash),
-            };
-            tokens::insert_code(
-                c,
-                &CodeRecord {
-                    hash,
-                    grant_id: grant.id,
-                    ..record.clone()
-                },
-            )?;
-            Ok(Stored::Code(code))
-        })
-        .await;
-    let code = match stored {
-        Ok(Stored::Code(code)) => code,
-        Ok(Stored::NotCovered) if req.prompt.none => return consent_required(state, req),
-        Ok(Stored::NotCovered) => return consent_page(state, req, signed_in, false),
+    let code = match scopegate_app::authorize::issue_code(state, input).await {
+        Ok(Issued::Code(code)) => code,
+        Ok(Issued::NotCovered) if req.prompt.none => return consent_required(state, req),
+        Ok(Issued::NotCovered) => return consent_page(state, req, signed_in, false),
         Err(e) => {
             tracing::error!(error = %e, "authorization: storing the code failed");
             return error_redirect(
@@ -875,10 +838,6 @@ async fn issue_code(
             );
         }
     };
-    state
-        .metrics
-        .codes_issued
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut params = vec![("code", code.expose())];
     if let Some(s) = &req.state {
         params.push(("state", s));

@@ -162,43 +162,17 @@ pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
     see_other(&format!("{path}?{kind}={}", crate::form::encode(text)))
 }
 
-/// The status of a page answering a failed operation.
+/// The status of a page answering a failed operation (`wire::page::status_of`).
 pub fn error_status(e: &crate::error::Error) -> StatusCode {
-    match e {
-        // The store failed: the page is unavailable, not broken (fail closed, never empty).
-        crate::error::Error::Internal(_) | crate::error::Error::Unavailable(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    }
+    crate::wire::page::status_of(e)
 }
 
-/// The error page for a failed operation; internal detail is logged once (`public_message`).
+/// The error page for a failed operation (`wire::page::PageError::of`).
 pub fn failure_page(e: &crate::error::Error) -> Response {
-    use crate::error::Error;
-    let title = match e {
-        Error::Internal(_) | Error::Unavailable(_) => "Temporarily unavailable",
-        Error::NotFound(_) => "Not found",
-        Error::Forbidden(_) => "Not allowed",
-        Error::Invalid(_) | Error::Conflict(_) => "Cannot do that",
-    };
-    let message = match e {
-        Error::Internal(_) | Error::Unavailable(_) => {
-            e.public_message();
-            "scopegate cannot read its data right now. Try again in a moment.".to_string()
-        }
-        _ => e.public_message(),
-    };
-    error_page(error_status(e), title, &message)
+    crate::wire::page::PageError::of(e).into_response()
 }
 
-/// The page for a store that cannot be used: the detail logged once under `context`, a
-/// message for people (503, never an empty or default answer).
+/// The page for a store that cannot be used (`wire::page::PageError::unavailable`).
 pub fn unavailable_page(context: &str, e: &dyn std::fmt::Display, message: &str) -> Response {
-    tracing::error!(error = %e, "{context}: store failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        message,
-    )
+    crate::wire::page::PageError::unavailable(context, e, message).into_response()
 }

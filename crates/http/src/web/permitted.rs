@@ -1,16 +1,16 @@
 //! Permitted services: the apps a member authorized, and revoking them.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::html;
-use scopegate_store::{apps, tokens};
+use scopegate_app::grants::{self, Permitted};
 
-use crate::form::Params;
+use crate::extract::session::{CsrfForm, CsrfRejection, NotSignedIn};
 use crate::state::ServiceState;
 use crate::web::layout::{self, csrf_field, page, to_login};
-use crate::web::session;
+use crate::web::session::{self, SignedIn};
+use crate::wire::page::PageError;
 
 /// GET /psettings/permitted-services
 pub async fn page_handler(
@@ -20,35 +20,32 @@ pub async fn page_handler(
 ) -> Response {
     let s = match session::current(state, headers).await {
         Ok(Some(s)) => s,
-        Ok(None) => return to_login("/psettings/permitted-services"),
+        Ok(None) => return to_login(HERE),
         Err(e) => return layout::failure_page(&e),
     };
-    let member_id = s.member.id.clone();
-    let rows = state
-        .store
-        .read(move |c| {
-            let mut out = Vec::new();
-            for g in tokens::grants_of_member(c, &member_id)? {
-                if let Some(a) = apps::get(c, &g.client_id)? {
-                    out.push((g, a));
-                }
-            }
-            Ok(out)
-        })
-        .await;
-    // An outage is not "no apps": the member would think nothing can reach their account.
-    let rows = match rows {
+    match render(state, &s, notice).await {
         Ok(r) => r,
-        Err(e) => {
-            return layout::unavailable_page(
-                "permitted services: reading the grants",
-                &e,
-                "Your permitted services could not be read. Please try again in a moment.",
-            );
-        }
-    };
+        Err(e) => e.into_response(),
+    }
+}
+
+const HERE: &str = "/psettings/permitted-services";
+
+async fn render(
+    state: &ServiceState,
+    s: &SignedIn,
+    notice: Option<&str>,
+) -> Result<Response, PageError> {
+    // An outage is not "no apps": the member would think nothing can reach their account.
+    let rows = grants::of_member(state, &s.member.id).await.map_err(|e| {
+        PageError::unavailable(
+            "permitted services: reading the grants",
+            &e,
+            "Your permitted services could not be read. Please try again in a moment.",
+        )
+    })?;
     let viewer = s.viewer();
-    layout::respond(
+    Ok(layout::respond(
         StatusCode::OK,
         page(
             "Permitted services",
@@ -61,7 +58,7 @@ pub async fn page_handler(
                 @if rows.is_empty() {
                     div.card { p { "You have not allowed any app to access your account." } }
                 }
-                @for (g, a) in &rows {
+                @for Permitted { grant: g, app: a } in &rows {
                     div.card {
                         div.app-head {
                             div.logo { (layout::initial(&a.name)) }
@@ -82,7 +79,7 @@ pub async fn page_handler(
                 }
             },
         ),
-    )
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -101,50 +98,17 @@ pub async fn show(
 /// POST /psettings/permitted-services/revoke: revokes the grant and all its tokens at once.
 pub async fn revoke(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
-    body: Bytes,
+    form: Result<CsrfForm, CsrfRejection>,
 ) -> Response {
-    let s = match session::current(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return to_login("/psettings/permitted-services"),
-        Err(e) => return layout::failure_page(&e),
+    let CsrfForm { signed_in, form } = match form {
+        Ok(f) => f,
+        Err(CsrfRejection::NotSignedIn(NotSignedIn::SignIn(_))) => return to_login(HERE),
+        Err(r) => return r.into_response(),
     };
-    let form = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|b| Params::parse(b).ok())
-        .unwrap_or_default();
-    if !session::csrf_ok(&s, form.get("csrf")) {
-        return layout::error_page(
-            StatusCode::FORBIDDEN,
-            "Invalid form",
-            "The form expired. Reload the page and try again.",
-        );
-    }
-    let Some(client_id) = form.get("client_id").map(str::to_string) else {
+    let Some(client_id) = form.get("client_id") else {
         return layout::error_page(StatusCode::BAD_REQUEST, "Invalid form", "No app was named.");
     };
-    let member_id = s.member.id.clone();
-    let now = state.now();
-    let cid = client_id.clone();
-    let actor = format!("member:{member_id}");
-    let revoked = state
-        .store
-        .write(move |c| {
-            let done = tokens::revoke_grant(c, &cid, &member_id, now)?;
-            if done {
-                scopegate_store::audit::record(
-                    c,
-                    now,
-                    &actor,
-                    "grant.revoke",
-                    &cid,
-                    "Permitted services",
-                )?;
-            }
-            Ok(done)
-        })
-        .await;
-    let revoked = match revoked {
+    let revoked = match grants::revoke(&state, &signed_in.member.id, client_id).await {
         Ok(r) => r,
         Err(e) => {
             // The app may still have access: say so, never "it had none".
@@ -162,5 +126,5 @@ pub async fn revoke(
         "That app had no access."
     };
     // Post/redirect/get: reloading the page must not send the form again.
-    layout::with_notice("/psettings/permitted-services", "ok", notice)
+    layout::with_notice(HERE, "ok", notice)
 }

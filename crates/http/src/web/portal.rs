@@ -48,7 +48,7 @@ pub fn date(t: i64) -> String {
 
 fn actor(s: &SignedIn) -> Actor {
     Actor::Member {
-        id: s.member.id.clone(),
+        id: s.member.id.to_string(),
         platform_admin: s.member.platform_admin,
     }
 }
@@ -231,7 +231,7 @@ async fn create(State(state): State<ServiceState>, headers: HeaderMap, body: Byt
     };
     let input = AppInput {
         name: form.get("name").unwrap_or("").to_string(),
-        owner: s.member.id.clone(),
+        owner: s.member.id.to_string(),
         organization_id,
         privacy_policy_url: form.get("privacy_policy_url").unwrap_or("").to_string(),
         logo_url: form.get("logo_url").unwrap_or("").to_string(),

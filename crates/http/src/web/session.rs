@@ -5,7 +5,6 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use scopegate_core::model::{Member, Session};
 use scopegate_core::secret::ct_eq_str;
 use scopegate_core::Secret;
-use scopegate_store::{members, tokens};
 
 use crate::state::Service;
 
@@ -13,7 +12,7 @@ use crate::state::Service;
 pub const SESSION_COOKIE: &str = "__Host-sg_session";
 pub const CSRF_COOKIE: &str = "__Host-sg_csrf";
 /// How long a sign-in lasts.
-pub const SESSION_TTL: i64 = 12 * 3600;
+pub const SESSION_TTL: i64 = scopegate_app::session::SESSION_TTL;
 
 /// The signed-in member and their session.
 #[derive(Debug, Clone)]
@@ -57,33 +56,18 @@ pub fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
 
 /// Starts a session; returns the cookie value to set.
 pub async fn start(app: &Service, member_id: &str) -> Result<String, crate::error::Error> {
-    let raw = Secret::generate(app.entropy.as_ref(), "");
-    let csrf = Secret::generate(app.entropy.as_ref(), "");
-    let now = app.now();
-    let s = Session {
-        hash: app.keys.token_hash.hash(&raw).as_str().to_string(),
-        member_id: member_id.to_string(),
-        csrf: csrf.expose().to_string(),
-        auth_time: now,
-        expires_at: now + SESSION_TTL,
-    };
-    app.store
-        .write(move |c| tokens::insert_session(c, &s, now))
-        .await?;
-    Ok(raw.expose().to_string())
+    Ok(scopegate_app::session::start(app, member_id)
+        .await?
+        .expose()
+        .to_string())
 }
 
 /// Ends the session named by the cookie.
 pub async fn end(app: &Service, headers: &HeaderMap) -> Result<(), crate::error::Error> {
-    if let Some(raw) = cookie(headers, SESSION_COOKIE) {
-        let hash = app.keys.token_hash.hash_str(raw).as_str().to_string();
-        // A sign-out that did not reach the store must say so: the session would stay valid
-        // for whoever holds a copy of the cookie.
-        app.store
-            .write(move |c| tokens::delete_session(c, &hash))
-            .await?;
+    match cookie(headers, SESSION_COOKIE) {
+        Some(raw) => scopegate_app::session::end(app, raw).await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// True when a form's CSRF token matches the session's.
@@ -135,18 +119,10 @@ pub async fn current(
     let Some(raw) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    if raw.is_empty() || raw.len() > 200 {
-        return Ok(None);
-    }
-    let hash = app.keys.token_hash.hash_str(raw).as_str().to_string();
-    let now = app.now();
-    Ok(app
-        .store
-        .read(move |c| {
-            let Some(s) = tokens::session(c, &hash, now)? else {
-                return Ok(None);
-            };
-            Ok(members::by_id(c, &s.member_id)?.map(|member| SignedIn { member, session: s }))
-        })
-        .await?)
+    Ok(scopegate_app::session::current(app, raw)
+        .await?
+        .map(|c| SignedIn {
+            member: c.member,
+            session: c.session,
+        }))
 }

@@ -5,11 +5,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::html;
-use scopegate_store::{members, tokens};
-use std::net::IpAddr;
+use scopegate_app::session::{Credentials, SignInError};
+use scopegate_core::Secret;
 
-use crate::throttle::{self, Schedule};
-
+use crate::extract::form::StrictForm;
 use crate::form::Params;
 use crate::oauth::authorize::{error_redirect, validate};
 use crate::state::{Service, ServiceState};
@@ -17,76 +16,6 @@ use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
-
-/// The counters a sign-in attempt is made under, in the order they are taken (always the same
-/// order, so concurrent transactions on PostgreSQL lock their rows alike): this account from
-/// this address, then this address. There is deliberately no counter of the account alone: an
-/// attacker could then lock the member out of every address; a member signing in from an
-/// address with no failures is never delayed.
-fn sign_in_counters(email: &str, addr: Option<IpAddr>) -> [(String, Schedule); 2] {
-    let source = addr.map_or_else(|| "unknown".to_string(), throttle::source);
-    // A digest of the account keeps every key small whatever was typed as the email (the
-    // counters are stored rows).
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(email.to_lowercase().as_bytes());
-    let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    [
-        (
-            format!("sign-in|pair|{account}|{source}"),
-            throttle::SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
-        ),
-        (
-            format!("sign-in|addr|{source}"),
-            throttle::SIGN_IN_PER_ADDRESS,
-        ),
-    ]
-}
-
-/// Compare-and-set rounds before a contended counter answers "wait a second".
-const CAS_ROUNDS: usize = 32;
-
-/// Takes one attempt under every counter before the password is checked, so parallel guesses
-/// cannot all be checked before the first failure is counted: each attempt counts as a failure
-/// until it succeeds. `Ok(Err(wait))` when a counter's delay has not passed yet (nothing is
-/// taken then).
-fn reserve(
-    c: &mut dyn scopegate_store::Conn,
-    counters: &[(String, Schedule)],
-    now: i64,
-) -> scopegate_store::Result<Result<(), i64>> {
-    // Every delay is looked at before anything is taken: an attempt refused by the address's
-    // delay writes nothing (otherwise each refused guess at a new account would leave a row).
-    for (key, schedule) in counters {
-        if let Some((n, last)) = tokens::attempts(c, key)? {
-            if let Some(w) = schedule.wait(n, last, now) {
-                return Ok(Err(w));
-            }
-        }
-    }
-    for (i, (key, schedule)) in counters.iter().enumerate() {
-        let mut taken = false;
-        let mut wait = None;
-        for _ in 0..CAS_ROUNDS {
-            let seen = tokens::attempts(c, key)?;
-            let (n, last) = seen.unwrap_or((0, now));
-            if let Some(w) = schedule.wait(n, last, now) {
-                wait = Some(w);
-                break;
-            }
-            if tokens::take_attempt(c, key, seen, schedule.next_count(n, last, now), now)? {
-                taken = true;
-                break;
-            }
-        }
-        if !taken {
-            for (k, _) in &counters[..i] {
-                tokens::give_back_attempt(c, k)?;
-            }
-            return Ok(Err(wait.unwrap_or(1)));
-        }
-    }
-    Ok(Ok(()))
-}
 
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
 /// closed (an open throttle would let guesses through unchecked).
@@ -124,7 +53,13 @@ async fn authorization_of(
         _ => return None,
     };
     let params = Params::parse(query).ok()?;
-    validate(app, &params, native).await.ok()
+    // A `next` that is not a valid request (or cannot be checked now) only loses the "continue
+    // to X" line: the authorization endpoint validates it again once the member has signed in,
+    // and refuses it there.
+    if let Ok(r) = validate(app, &params, native).await {
+        return Some(r);
+    }
+    None
 }
 
 fn form_page(
@@ -203,18 +138,8 @@ pub async fn submit(
     State(state): State<ServiceState>,
     headers: HeaderMap,
     peer: crate::peer::Peer,
-    body: Bytes,
+    StrictForm(form): StrictForm,
 ) -> Response {
-    let form = match std::str::from_utf8(&body).ok().map(Params::parse) {
-        Some(Ok(f)) => f,
-        _ => {
-            return layout::error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "The form could not be read.",
-            )
-        }
-    };
     let next = safe_next(form.get("next"));
     if !anonymous_csrf_ok(&headers, form.get("csrf")) {
         return form_page(
@@ -239,102 +164,46 @@ pub async fn submit(
         };
     }
     let for_app = auth.as_ref().map(|r| r.app.name.clone());
-    let (Some(email), Some(password)) = (form.get("email"), form.get("password")) else {
-        return form_page(
-            &state,
-            &next,
-            for_app.as_deref(),
-            Some("Enter your email and password."),
-            StatusCode::BAD_REQUEST,
-        );
+    let retry = |message: &str, status: StatusCode| {
+        form_page(&state, &next, for_app.as_deref(), Some(message), status)
     };
-    let email = email.trim().to_lowercase();
-    let password = password.to_string();
-    let now = state.now();
-    let counters = sign_in_counters(&email, peer.0.map(|a| a.ip()));
-    let reserving = counters.clone();
-    let reserved = state
-        .store
-        .write(move |c| reserve(c, &reserving, now))
-        .await;
-    match reserved {
-        Ok(Ok(())) => {}
-        Ok(Err(wait)) => {
-            let mut res = form_page(
-                &state,
-                &next,
-                for_app.as_deref(),
-                Some(&format!(
-                    "Too many failed attempts. Wait {} and try again.",
-                    wait_words(wait)
-                )),
-                StatusCode::TOO_MANY_REQUESTS,
+    let (Some(email), Some(password)) = (form.get("email"), form.get("password")) else {
+        return retry("Enter your email and password.", StatusCode::BAD_REQUEST);
+    };
+    let credentials = Credentials {
+        email: email.to_string(),
+        password: Secret::new(password),
+        source: peer.0.map(|a| a.ip()),
+    };
+    match scopegate_app::session::sign_in(&state, credentials).await {
+        Ok(signed_in) => {
+            let mut res = see_other(&next);
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                session_cookie(signed_in.cookie.expose(), SESSION_TTL),
             );
+            res
+        }
+        Err(SignInError::Throttled { wait }) => {
+            let message = format!(
+                "Too many failed attempts. Wait {} and try again.",
+                wait_words(wait)
+            );
+            let mut res = retry(&message, StatusCode::TOO_MANY_REQUESTS);
             if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return res;
+            res
         }
-        Err(e) => return unavailable(&e),
-    }
-    let e = email.clone();
-    let found = match state
-        .store
-        .read(move |c| match members::by_email(c, &e)? {
-            Some(m) => Ok(Some((
-                m.clone(),
-                members::password_hash(c, &m.id)?.unwrap_or_default(),
-            ))),
-            None => Ok(None),
-        })
-        .await
-    {
-        Ok(f) => f,
-        Err(e) => return unavailable(&e),
-    };
-    let stored = found
-        .as_ref()
-        .map(|(_, h)| h.clone())
-        .unwrap_or_else(|| crate::password::dummy_hash().to_string());
-    // Verify even for an unknown email, so the answer takes the same time.
-    let verified = tokio::task::spawn_blocking(move || crate::password::verify(&password, &stored))
-        .await
-        .unwrap_or(false);
-    let member = match (found, verified) {
-        (Some((m, _)), true) => m,
         // The attempt was counted as a failure when it was reserved.
-        _ => {
-            return form_page(
-                &state,
-                &next,
-                for_app.as_deref(),
-                Some("That email and password do not match."),
-                StatusCode::UNAUTHORIZED,
-            );
-        }
-    };
-    // A success was no guess: this account's failures from this address are forgotten, and the
-    // address gets its attempt back (its other failures stay: they may be guesses at others).
-    let [(pair, _), (addr, _)] = counters;
-    if let Err(e) = state
-        .store
-        .write(move |c| {
-            tokens::clear_failures(c, &pair)?;
-            tokens::give_back_attempt(c, &addr)
-        })
-        .await
-    {
-        return unavailable(&e);
+        Err(SignInError::Mismatch) => retry(
+            "That email and password do not match.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        // Sign-in fails closed: an open throttle would let guesses through unchecked, and a
+        // session that could not be stored leaves the member signed out, told why.
+        Err(SignInError::Failed(e)) => unavailable(&e),
     }
-    let raw = match session::start(&state, &member.id).await {
-        Ok(r) => r,
-        // The session could not be stored: the member is not signed in, and is told why.
-        Err(e) => return unavailable(&e),
-    };
-    let mut res = see_other(&next);
-    res.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&raw, SESSION_TTL));
-    res
 }
 
 /// POST /logout

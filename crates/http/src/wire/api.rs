@@ -115,3 +115,48 @@ impl IntoResponse for ApiError {
         res
     }
 }
+
+impl ApiError {
+    /// 503: the store cannot answer now (never an allow, a refusal or a throttle). The detail is
+    /// logged, not sent.
+    pub fn unavailable() -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            service_error_code: 503,
+            code: None,
+            message: "try again shortly".into(),
+            challenge: None,
+        }
+    }
+}
+
+impl From<scopegate_app::Error> for ApiError {
+    fn from(e: scopegate_app::Error) -> Self {
+        use scopegate_app::Error;
+        let message = e.public_message();
+        match e {
+            Error::Unavailable(_) => ApiError::unavailable(),
+            Error::NotFound(_) => ApiError::not_found(message),
+            Error::Invalid(_) => ApiError::bad_request(message),
+            Error::Conflict(_) | Error::Forbidden(_) | Error::Internal(_) => ApiError {
+                status: StatusCode::from_u16(e.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                service_error_code: u32::from(e.status()),
+                code: None,
+                message,
+                challenge: None,
+            },
+        }
+    }
+}
+
+impl From<scopegate_app::enforce::EnforceError> for ApiError {
+    fn from(e: scopegate_app::enforce::EnforceError) -> Self {
+        use scopegate_app::enforce::EnforceError;
+        match e {
+            EnforceError::NoRoute { .. } => ApiError::not_found(e.to_string()),
+            EnforceError::NoToken => ApiError::empty_token(),
+            EnforceError::Store(e) => e.into(),
+        }
+    }
+}

@@ -23,3 +23,26 @@ pub fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
+
+/// `{"status", "message"}`: the JSON error of the endpoints outside LinkedIn's API shape (the
+/// decision API's own refusals, the 404/405 fallbacks, refused bodies, the metrics token).
+pub fn status_message(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+/// 401 for the decision API without a valid resource-server key (RFC 6750 3).
+pub fn resource_server_key_required() -> Response {
+    let mut r = status_message(
+        StatusCode::UNAUTHORIZED,
+        "a resource-server key is required: Authorization: Bearer sgr_…",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"scopegate-authz\""),
+    );
+    r
+}

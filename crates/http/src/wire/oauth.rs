@@ -1,15 +1,53 @@
-//! RFC 6749 section 5.2 errors: the token, introspection and revocation endpoints.
+//! RFC 6749 section 5.2 errors: the token, introspection and revocation endpoints. The app's
+//! [`TokenError`] becomes one here, in the configured dialect: LinkedIn's wording and statuses
+//! differ from the RFC's in a few places (reference 1.7, 2.2, 2.4).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use scopegate_app::oauth::{GrantRefusal, ThrottleReason, TokenError};
+use scopegate_app::Compat;
 use serde_json::json;
+
+/// The `error` codes of RFC 6749 5.2 (plus RFC 6749 4.1.2.1's `access_denied`, LinkedIn's
+/// `invalid_redirect_uri` and the 5xx codes of RFC 6749 4.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    AccessDenied,
+    InvalidRedirectUri,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
 
 /// An RFC 6749 section 5.2 error.
 #[derive(Debug, Clone)]
 pub struct OAuthError {
     pub status: StatusCode,
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: String,
     /// Set when the client tried HTTP Basic: the 401 must name the scheme (RFC 6749 5.2).
     pub basic_challenge: bool,
@@ -18,7 +56,7 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, error: ErrorCode, description: impl Into<String>) -> Self {
         OAuthError {
             status,
             error,
@@ -29,7 +67,11 @@ impl OAuthError {
     }
     /// 400 invalid_request.
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
     /// LinkedIn's "A required parameter \"X\" is missing".
     pub fn missing(name: &str) -> Self {
@@ -41,7 +83,7 @@ impl OAuthError {
             basic_challenge: true,
             ..OAuthError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "Client authentication failed",
             )
         }
@@ -51,13 +93,122 @@ impl OAuthError {
         self.basic_challenge = basic || self.basic_challenge;
         self
     }
+    /// 503 temporarily_unavailable.
+    pub fn unavailable() -> Self {
+        OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            "try again shortly",
+        )
+    }
+    /// The answer to `e` in the dialect `compat`.
+    pub fn from_token(compat: Compat, e: TokenError) -> Self {
+        use StatusCode as S;
+        match e {
+            TokenError::InvalidRequest(d) => OAuthError::invalid_request(d),
+            TokenError::Missing(name) => OAuthError::missing(name),
+            // RFC 6749 5.2 calls absent client credentials `invalid_client` (401); LinkedIn
+            // answers 400 `invalid_request` naming the missing parameter (reference 2.2).
+            TokenError::MissingCredential(name) => match compat {
+                Compat::Standard => OAuthError::invalid_client(false),
+                Compat::Linkedin => OAuthError::missing(name),
+            },
+            TokenError::InvalidClient { basic } => OAuthError::invalid_client(basic),
+            TokenError::InvalidGrant(r) => bad_grant(compat, r),
+            // LinkedIn answers 401 access_denied (reference 2.4); RFC 6749 5.2 names a grant
+            // the client may not use `unauthorized_client`, with 400.
+            TokenError::UnauthorizedClient => {
+                let (status, code) = match compat {
+                    Compat::Standard => (S::BAD_REQUEST, ErrorCode::UnauthorizedClient),
+                    Compat::Linkedin => (S::UNAUTHORIZED, ErrorCode::AccessDenied),
+                };
+                OAuthError::new(status, code, e.to_string())
+            }
+            TokenError::InvalidScope(d) => {
+                OAuthError::new(S::BAD_REQUEST, ErrorCode::InvalidScope, d)
+            }
+            TokenError::UnsupportedGrantType(_) => OAuthError::new(
+                S::BAD_REQUEST,
+                ErrorCode::UnsupportedGrantType,
+                e.to_string(),
+            ),
+            TokenError::Throttled {
+                reason,
+                retry_after,
+            } => throttled(reason, retry_after),
+            TokenError::Unavailable => OAuthError::unavailable(),
+            TokenError::ServerError(d) => {
+                OAuthError::new(S::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, d)
+            }
+        }
+    }
+}
+
+/// The error for a grant that does not redeem, in the configured dialect (reference 1.7).
+fn bad_grant(compat: Compat, r: GrantRefusal) -> OAuthError {
+    use StatusCode as S;
+    let linkedin = compat == Compat::Linkedin;
+    match r {
+        GrantRefusal::CodeNotFound => OAuthError::new(
+            if linkedin { S::UNAUTHORIZED } else { S::BAD_REQUEST },
+            if linkedin { ErrorCode::InvalidRequest } else { ErrorCode::InvalidGrant },
+            "Unable to retrieve access token: authorization code not found",
+        ),
+        GrantRefusal::CodeMismatch => OAuthError::new(
+            S::BAD_REQUEST,
+            if linkedin { ErrorCode::InvalidRedirectUri } else { ErrorCode::InvalidGrant },
+            "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists",
+        ),
+        GrantRefusal::RefreshToken => OAuthError::new(
+            S::BAD_REQUEST,
+            if linkedin { ErrorCode::InvalidRequest } else { ErrorCode::InvalidGrant },
+            "The provided authorization grant or refresh token is invalid, expired or revoked",
+        ),
+        GrantRefusal::ScopeWidened => OAuthError::new(
+            S::BAD_REQUEST,
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope originally granted",
+        ),
+    }
+}
+
+/// The answer to an attempt a throttle refused (429, with Retry-After).
+fn throttled(reason: ThrottleReason, wait: i64) -> OAuthError {
+    let (code, description) = match reason {
+        ThrottleReason::ClientFailures => (
+            ErrorCode::InvalidClient,
+            "too many failed client authentications from this address; try again later",
+        ),
+        ThrottleReason::Guessing => (
+            ErrorCode::InvalidRequest,
+            "too many unknown tokens or codes from this address; try again later",
+        ),
+    };
+    OAuthError {
+        retry_after: Some(wait),
+        ..OAuthError::new(StatusCode::TOO_MANY_REQUESTS, code, description)
+    }
+}
+
+impl From<scopegate_app::Error> for OAuthError {
+    fn from(e: scopegate_app::Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = e.public_message();
+        match e {
+            scopegate_app::Error::Unavailable(_) => OAuthError::unavailable(),
+            scopegate_app::Error::Internal(_) => {
+                OAuthError::new(status, ErrorCode::ServerError, message)
+            }
+            _ => OAuthError::new(status, ErrorCode::InvalidRequest, message),
+        }
+    }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(json!({"error": self.error, "error_description": self.description})),
+            Json(json!({"error": self.error.as_str(), "error_description": self.description})),
         )
             .into_response();
         let h = res.headers_mut();
