@@ -208,11 +208,7 @@ async fn read_bounded(mut body: Body, deadline: tokio::time::Instant) -> BodyRea
 /// A refusal of the request body; on HTTP/1.1 it also closes the connection, whose framing can no
 /// longer be trusted (RFC 9112 9.6).
 fn body_refused(h1: bool, status: StatusCode, message: &str) -> Response {
-    let mut res = (
-        status,
-        Json(serde_json::json!({"status": status.as_u16(), "message": message})),
-    )
-        .into_response();
+    let mut res = crate::wire::status_message(status, message);
     if h1 {
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -278,11 +274,7 @@ async fn bounded_body(State(state): State<ServiceState>, req: Request, next: Nex
 }
 
 async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"status": 404, "message": "Resource not found"})),
-    )
-        .into_response()
+    crate::wire::status_message(StatusCode::NOT_FOUND, "Resource not found")
 }
 
 /// Paths whose POSTs are a signed-in member's or developer's form submissions.
@@ -335,14 +327,10 @@ async fn guard(State(state): State<ServiceState>, req: Request, next: Next) -> R
         && is_page_form(req.uri().path())
         && cross_site(&state, h)
     {
-        return (
+        return crate::wire::status_message(
             StatusCode::FORBIDDEN,
-            Json(serde_json::json!({
-                "status": 403,
-                "message": "This form cannot be submitted from another site.",
-            })),
-        )
-            .into_response();
+            "This form cannot be submitted from another site.",
+        );
     }
     next.run(req).await
 }

@@ -140,13 +140,7 @@ impl From<UserinfoError> for ApiError {
             // A store outage at userinfo: 503, not a verdict on the token (logged once).
             UserinfoError::Unavailable(e) => {
                 tracing::error!(error = %e, "userinfo: store failed");
-                ApiError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    service_error_code: 503,
-                    code: None,
-                    message: "try again shortly".into(),
-                    challenge: None,
-                }
+                ApiError::unavailable()
             }
         }
     }
