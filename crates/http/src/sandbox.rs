@@ -96,15 +96,22 @@ pub async fn handle(
     }
 }
 
+/// A store failure: 503 when the store cannot answer, 500 for what is broken (the detail logged
+/// once, never sent), through the app's one mapping.
 fn internal(e: scopegate_store::StoreError) -> ApiError {
     tracing::error!(error = %e, "sandbox: store failed");
-    ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        service_error_code: 500,
-        code: None,
-        message: "Internal error".into(),
-        challenge: None,
-    }
+    ApiError::from(scopegate_app::Error::from(e))
+}
+
+/// A stored body that is not JSON is a broken record, not an empty object: answering `{}` (or
+/// patching `{}` and writing it back) would lose what was stored.
+fn stored_body(o: &sandbox::Object) -> Result<Value, scopegate_store::StoreError> {
+    serde_json::from_str(&o.body).map_err(|e| {
+        scopegate_store::StoreError::Backend(format!(
+            "stored sandbox object {}/{} is not JSON: {e}",
+            o.collection, o.id
+        ))
+    })
 }
 
 fn param(v: &Verdict, name: &str) -> Option<String> {
@@ -304,10 +311,10 @@ impl Caller {
 }
 
 /// The body shown for a stored object: what was stored, with its id.
-fn shown(o: &sandbox::Object) -> Value {
-    let mut d: Value = serde_json::from_str(&o.body).unwrap_or(json!({}));
+fn shown(o: &sandbox::Object) -> Result<Value, ApiError> {
+    let mut d = stored_body(o).map_err(internal)?;
     d["id"] = json!(collection_urn(&o.collection, o.id));
-    d
+    Ok(d)
 }
 
 /// Fields a partial update may not touch: the id, and the fields that name the owner.
@@ -450,7 +457,7 @@ async fn run(
                 .await
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("no such entity"))?;
-            Ok(Json(shown(&o)).into_response())
+            Ok(Json(shown(&o)?).into_response())
         }
         // A finder shows only what the caller may read: the owner its target names, if the
         // caller may read that owner's objects, and nothing else.
@@ -467,7 +474,8 @@ async fn run(
                 })
                 .await
                 .map_err(internal)?;
-            Ok(Json(paged(objs.iter().map(shown).collect())).into_response())
+            let shown_all = objs.iter().map(shown).collect::<Result<Vec<_>, _>>()?;
+            Ok(Json(paged(shown_all)).into_response())
         }
         // Changes answer 404 for what the caller may not change, as for what does not exist.
         "patch" | "delete" => {
@@ -492,7 +500,7 @@ async fn run(
                     }
                     match &patch {
                         Some(p) => {
-                            let mut doc: Value = serde_json::from_str(&o.body).unwrap_or(json!({}));
+                            let mut doc = stored_body(&o)?;
                             if let Err(e) = apply_patch(&mut doc, p) {
                                 return Ok(Err(e));
                             }

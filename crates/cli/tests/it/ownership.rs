@@ -658,3 +658,70 @@ async fn answers_computed_from_an_organization_or_ad_account_are_for_members_wit
         assert_eq!(status, 403, "{text}");
     }
 }
+
+/// A stored object whose body is not JSON is a broken record: reading it is refused (503), and a
+/// partial update neither answers from `{}` nor writes a patched `{}` over what was stored.
+#[tokio::test]
+async fn a_stored_object_that_is_not_json_is_refused_not_shown_or_patched_as_empty() {
+    let w = world().await;
+    let table = table();
+    let token = w.token(&w.owner_member).await;
+    let keyed_route = |verb: &str, collection: &str| {
+        table
+            .routes
+            .iter()
+            .find(|r| {
+                r.path.contains("{id}")
+                    && r.target.is_none()
+                    && r.tokens != TokenKindRule::Application
+                    && verb_of(r) == Some((verb, collection))
+            })
+            .cloned()
+    };
+    let (create, get, patch) = table
+        .routes
+        .iter()
+        .filter(|r| r.tokens != TokenKindRule::Application)
+        .find_map(|r| {
+            let ("create", c) = verb_of(r)? else {
+                return None;
+            };
+            Some((r.clone(), keyed_route("get", c)?, keyed_route("patch", c)?))
+        })
+        .expect("a member collection with create, get and patch routes");
+    let mut body = json!({"commentary": "kept"});
+    if let (Some(TargetSource::Body(name)), Some(t)) =
+        (&create.target, &w.owner_member.target(target_kind(&create)))
+    {
+        body[name.as_str()] = json!(t);
+    }
+    let (status, text, id) = w
+        .call(&token, &Method::POST, &create.path, Some(&body), None)
+        .await;
+    assert_eq!(status, 201, "{}: {text}", create.id);
+    let id = id.unwrap();
+    let n = id.rsplit(':').next().unwrap().to_string();
+    w.s.sql(&format!(
+        "UPDATE sandbox_objects SET body = 'not json' WHERE id = {n}"
+    ));
+
+    let (method, path, b, restli) = keyed(&get, &id);
+    let (status, text, _) = w.call(&token, &method, &path, b.as_ref(), restli).await;
+    assert_eq!(
+        status, 503,
+        "{}: a broken record is not shown: {text}",
+        get.id
+    );
+    assert!(!text.contains("\"id\""), "{text}");
+
+    let (method, path, b, restli) = keyed(&patch, &id);
+    let (status, text, _) = w.call(&token, &method, &path, b.as_ref(), restli).await;
+    assert_eq!(
+        status, 503,
+        "{}: a broken record is not patched: {text}",
+        patch.id
+    );
+    let stored =
+        w.s.sql(&format!("SELECT body FROM sandbox_objects WHERE id = {n}"));
+    assert_eq!(stored.trim(), "not json", "the stored body was overwritten");
+}
