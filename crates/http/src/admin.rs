@@ -185,7 +185,7 @@ async fn create_member(
     let m: NewMember = body(&bytes)?;
     let input = MemberInput {
         email: m.email,
-        password: m.password,
+        password: scopegate_core::Secret::new(m.password),
         first_name: m.first_name,
         last_name: m.last_name,
         headline: m.headline,

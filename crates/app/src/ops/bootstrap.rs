@@ -49,7 +49,7 @@ fn member(
 ) -> MemberInput {
     MemberInput {
         email: email.into(),
-        password: password.into(),
+        password: scopegate_core::Secret::new(password),
         first_name: first.into(),
         last_name: last.into(),
         headline: headline.into(),

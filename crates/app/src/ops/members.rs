@@ -13,7 +13,8 @@ use crate::state::Service;
 #[derive(Debug, Clone)]
 pub struct MemberInput {
     pub email: String,
-    pub password: String,
+    /// Chosen by a person: redacted in `Debug`, exposed only to the hasher.
+    pub password: scopegate_core::Secret,
     pub first_name: String,
     pub last_name: String,
     pub headline: String,
@@ -47,7 +48,7 @@ pub async fn create(app: &Service, actor: &Actor, input: MemberInput) -> Result<
             input.email
         )));
     }
-    if input.password.chars().count() < MIN_PASSWORD_LEN {
+    if input.password.expose().chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::Invalid(format!(
             "the password must be at least {MIN_PASSWORD_LEN} characters"
         )));
@@ -63,11 +64,12 @@ pub async fn create(app: &Service, actor: &Actor, input: MemberInput) -> Result<
     let password = input.password.clone();
     let entropy = app.entropy.clone();
     // argon2id takes tens of milliseconds on purpose: keep it off the async workers.
-    let password_hash =
-        tokio::task::spawn_blocking(move || crate::password::hash(entropy.as_ref(), &password))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+    let password_hash = tokio::task::spawn_blocking(move || {
+        crate::password::hash(entropy.as_ref(), password.expose())
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(|e| Error::Internal(e.to_string()))?;
     let new = NewMember {
         email,
         password_hash,

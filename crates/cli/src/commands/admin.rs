@@ -271,7 +271,7 @@ async fn member_command(
         } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let password = scopegate_core::Secret::new(password.trim_end_matches(['\r', '\n']));
             let input = MemberInput {
                 email,
                 password,
