@@ -1,5 +1,5 @@
 //! The Authorization header parsers: client authentication with HTTP Basic at the token,
-//! introspection and revocation endpoints (`oauth::client::presented`, RFC 6749 2.3.1) and the
+//! introspection and revocation endpoints (`extract::client::presented`, RFC 6749 2.3.1) and the
 //! Bearer token of resource requests (`oidc::bearer`, RFC 6750 2.1).
 //!
 //! Input: raw header value bytes; or, when it is UTF-8 text with a newline, `client_id\nsecret`,
@@ -15,8 +15,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
+use scopegate_http::extract::client::presented;
 use scopegate_http::form::{encode, Params};
-use scopegate_http::oauth::client::presented;
 use scopegate_http::oidc::bearer;
 
 fn headers_with(value: HeaderValue) -> HeaderMap {
@@ -36,7 +36,8 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     match presented(headers, &Params::default()) {
         Ok(Some(p)) => {
             assert!(p.basic, "credentials from a header not marked Basic");
-            Some((p.client_id, p.secret.expect("Basic always has a secret")))
+            let secret = p.secret.expect("Basic always has a secret");
+            Some((p.client_id, secret.expose().to_string()))
         }
         Ok(None) => panic!("an Authorization header was ignored"),
         Err(_) => None,

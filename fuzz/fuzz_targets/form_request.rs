@@ -1,5 +1,5 @@
 //! A token-style request as the token, introspection and revocation endpoints read it
-//! (`scopegate_http::oauth::form_request`): a form body plus the query string, with the
+//! (`scopegate_http::extract::client::form_request`): a form body plus the query string, with the
 //! Content-Type check.
 //!
 //! Input: first line = query string, second line = Content-Type, the rest = body bytes.
@@ -11,8 +11,8 @@
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
+use scopegate_http::extract::client::form_request;
 use scopegate_http::form::Params;
-use scopegate_http::oauth::form_request;
 
 fn split_line(data: &[u8]) -> (&[u8], &[u8]) {
     match data.iter().position(|&b| b == b'\n') {

@@ -45,8 +45,8 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
 }
 
 /// Parses a token-style POST: form-encoded body, plus query parameters; a name in both is a
-/// duplicate.
-fn form_request(
+/// duplicate. Public for the fuzz targets, which drive it with arbitrary requests.
+pub fn form_request(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -98,7 +98,8 @@ fn refuse_query_credentials(uri: &Uri) -> Result<(), OAuthError> {
 }
 
 /// Reads the client's credentials from Basic or the body; both at once is refused (RFC 6749 2.3).
-fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Credentials>, OAuthError> {
+/// Public for the fuzz targets.
+pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Option<Credentials>, OAuthError> {
     let addr = crate::peer::from_headers(headers);
     let body_secret = form.get("client_secret");
     match basic_credentials(headers)? {
