@@ -121,7 +121,8 @@ async fn healthz(State(state): State<ServiceState>) -> Response {
         Ok(Health::Ok) => (StatusCode::OK, "ok"),
         Ok(Health::Draining) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         Err(e) => {
-            tracing::error!(error = %e.public_message(), "healthz: store unreachable");
+            // Logs the detail once; the probe answers only the word.
+            e.public_message();
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
     };

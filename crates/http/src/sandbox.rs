@@ -97,9 +97,8 @@ pub async fn handle(
 }
 
 /// A store failure: 503 when the store cannot answer, 500 for what is broken (the detail logged
-/// once, never sent), through the app's one mapping.
+/// once by that mapping, never sent), through the app's one mapping.
 fn internal(e: scopegate_store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "sandbox: store failed");
     ApiError::from(scopegate_app::Error::from(e))
 }
 
