@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod password;
+pub mod sandbox;
 pub mod session;
 pub mod signing;
 pub mod state;

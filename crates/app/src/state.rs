@@ -36,7 +36,9 @@ impl Keys {
 /// Config, store, catalog, keys, clock, randomness and metrics.
 pub struct Service {
     pub config: Config,
-    pub store: Store,
+    /// Only the application layer opens transactions: outside this crate the store is out of
+    /// reach, so "a handler does not touch the store" is a compile error.
+    pub(crate) store: Store,
     pub catalog: Arc<Catalog>,
     /// The route table the decision API, forward-auth and the sandbox enforce.
     pub routes: Arc<RouteTable>,
@@ -186,6 +188,14 @@ fn create_secret(path: &Path, entropy: &dyn Entropy) -> Result<Vec<u8>, StartErr
         "created a new master secret in the data folder; set SCOPEGATE_SECRET_KEY to keep it elsewhere (several nodes must share it)"
     );
     Ok(key.to_vec())
+}
+
+#[cfg(feature = "test-support")]
+impl Service {
+    /// The store, for the black-box tests' arranging and checking of rows (see Cargo.toml).
+    pub fn store_for_tests(&self) -> &Store {
+        &self.store
+    }
 }
 
 /// The route table in force, and whether the sandbox serves it. With the embedded catalog the

@@ -12,7 +12,7 @@ use scopegate_core::routes::{Route, RouteTable, TargetSource};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::oidc::bearer;
+use crate::extract::bearer::bearer;
 use crate::ops::keys::KeyKind;
 use crate::state::{Service, ServiceState};
 use crate::wire::{self, ApiError};

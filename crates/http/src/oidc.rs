@@ -3,13 +3,14 @@
 //! they are re-exported here under their old paths for the handlers that call them.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use scopegate_app::signing::KeyError;
 use scopegate_app::userinfo::{self, UserinfoError};
 use serde_json::{json, Value};
 
+use crate::extract::bearer::Bearer;
 use crate::state::{Service, ServiceState};
 use crate::wire::ApiError;
 
@@ -100,33 +101,11 @@ pub async fn jwks(State(state): State<ServiceState>) -> Response {
     }
 }
 
-/// The bearer token of a resource request (RFC 6750 2.1; the scheme is case-insensitive), or the
-/// LinkedIn error to answer with.
-pub fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::empty_token());
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::bad_authorization("malformed Authorization header"))?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::invalid_token());
-    }
-    // RFC 6750 3.1: a Bearer header without exactly one token is a malformed request.
-    let token = token.trim();
-    if token.is_empty() || token.contains(' ') {
-        return Err(ApiError::bad_authorization("malformed Bearer credentials"));
-    }
-    Ok(token.to_string())
-}
-
 /// GET|POST /v2/userinfo
 pub async fn userinfo(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
+    Bearer(token): Bearer,
 ) -> Result<Json<Value>, ApiError> {
-    let token = bearer(&headers)?;
     Ok(Json(userinfo::claims(&state, &token).await?))
 }
 

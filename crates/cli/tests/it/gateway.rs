@@ -217,7 +217,7 @@ async fn a_quota_store_outage_is_a_503_not_a_throttle() {
     let member = s.member_id(MEMBER);
     let t = s.mint(DEMO_APP, Some(&member), "w_member_social").await;
     s.state
-        .store
+        .store_for_tests()
         .write(|c| c.execute("DROP TABLE quota_counters", &[]))
         .await
         .unwrap();
@@ -561,7 +561,7 @@ async fn world(gateway: Gateway) -> World {
         let m = id.clone();
         let roles = s
             .state
-            .store
+            .store_for_tests()
             .read(move |c| scopegate_store::members::roles_of(c, &m))
             .await
             .unwrap();
@@ -569,7 +569,7 @@ async fn world(gateway: Gateway) -> World {
     }
     let approved = s
         .state
-        .store
+        .store_for_tests()
         .read(|c| scopegate_store::apps::approved_programs(c, DEMO_APP))
         .await
         .unwrap();
@@ -1218,7 +1218,7 @@ async fn a_store_outage_at_the_decision_api_is_a_503_not_a_missing_key() {
     let s = server().await;
     let key = rs_key(&s).await;
     s.state
-        .store
+        .store_for_tests()
         .write(|c| c.execute("DROP TABLE admin_api_keys", &[]))
         .await
         .unwrap();
@@ -1269,7 +1269,7 @@ async fn a_store_outage_at_the_admin_api_is_an_error_not_a_wrong_key() {
     };
     assert_eq!(apps(&s, &key).await.unwrap().status(), 200);
     s.state
-        .store
+        .store_for_tests()
         .write(|c| c.execute("DROP TABLE admin_api_keys", &[]))
         .await
         .unwrap();

@@ -200,7 +200,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let m = member.clone();
     let grant = s
         .state
-        .store
+        .store_for_tests()
         .write(move |c| scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share", 1))
         .await
         .unwrap();
@@ -223,7 +223,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let gid = grant.id;
     let g = s
         .state
-        .store
+        .store_for_tests()
         .read(move |c| scopegate_store::tokens::grant_by_id(c, gid))
         .await
         .unwrap()
@@ -247,7 +247,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
     let now = s.state.now();
     let m = member.clone();
     s.state
-        .store
+        .store_for_tests()
         .write(move |c| {
             let g = scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share,openid", now - 100)?;
             let t = scopegate_core::model::TokenRecord {

@@ -311,7 +311,7 @@ async fn private_keys_are_encrypted_at_rest() {
     jwks(&s).await;
     let stored = s
         .state
-        .store
+        .store_for_tests()
         .read(|c| scopegate_store::keys::published_signing_keys(c, 0))
         .await
         .unwrap();

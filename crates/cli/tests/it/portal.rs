@@ -370,7 +370,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     let h = hash.clone();
     assert!(s
         .state
-        .store
+        .store_for_tests()
         .read(move |c| scopegate_store::tokens::get(c, &h))
         .await
         .unwrap()
@@ -378,7 +378,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     s.cli_json(&["app", "delete", DEMO_APP]);
     assert!(s
         .state
-        .store
+        .store_for_tests()
         .read(move |c| scopegate_store::tokens::get(c, &hash))
         .await
         .unwrap()

@@ -491,7 +491,7 @@ impl InProc {
             auth_time: now,
         };
         self.state
-            .store
+            .store_for_tests()
             .write(move |c| {
                 let mut r = record.clone();
                 if let Some(m) = &member {

@@ -392,7 +392,7 @@ async fn sign_in_delays_grow_with_each_failure_and_pass_with_the_clock() {
 async fn sign_in_fails_closed_when_its_throttle_cannot_be_read() {
     let s = InProc::demo().await;
     s.state
-        .store
+        .store_for_tests()
         .write(|c| {
             c.execute("DROP TABLE sign_in_failures", &[])?;
             Ok(())

@@ -150,6 +150,34 @@ impl From<scopegate_app::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 426 NONEXISTENT_VERSION: a `LinkedIn-Version` that is not an active version.
+    pub fn nonexistent_version() -> Self {
+        ApiError {
+            status: StatusCode::UPGRADE_REQUIRED,
+            service_error_code: 426,
+            code: Some("NONEXISTENT_VERSION"),
+            message: "Requested version is not active".into(),
+            challenge: None,
+        }
+    }
+}
+
+impl From<scopegate_app::sandbox::SandboxError> for ApiError {
+    fn from(e: scopegate_app::sandbox::SandboxError) -> Self {
+        use scopegate_app::sandbox::SandboxError;
+        match e {
+            SandboxError::BadRequest(m) => ApiError::bad_request(m),
+            SandboxError::NotFound(m) => ApiError::not_found(m),
+            SandboxError::InvalidToken => ApiError::invalid_token(),
+            // The handler names the route and version in LinkedIn's 403; without them, the
+            // generic refusal.
+            SandboxError::Refused(_) => ApiError::access_denied("sandbox", "CALL", "NO_VERSION"),
+            SandboxError::Failed(e) => e.into(),
+        }
+    }
+}
+
 impl From<scopegate_app::enforce::EnforceError> for ApiError {
     fn from(e: scopegate_app::enforce::EnforceError) -> Self {
         use scopegate_app::enforce::EnforceError;

@@ -1,0 +1,705 @@
+//! The LinkedIn-shaped sandbox API's actions. A call reaches here only once enforcement allowed
+//! it ([`crate::enforce`]); its route's action then stores what it is given or reads what
+//! scopegate holds: nothing is canned but LinkedIn's reference lists (targeting facets).
+//! Ownership is decided here, inside each action's own transaction: nobody reads or changes what
+//! they do not own, and a refused read looks exactly like a missing object.
+
+use scopegate_core::catalog::ResourceType;
+use scopegate_core::enforce::{Denial, Target};
+use scopegate_core::model::{urn, Member, RoleAssignment};
+use scopegate_core::routes::parse_urn;
+use scopegate_core::Entropy;
+use scopegate_store::sandbox::{self, Object, Owner};
+use scopegate_store::{members, Conn, StoreError};
+use serde_json::{json, Value};
+
+use crate::enforce::Verdict;
+use crate::signing::pairwise_sub;
+use crate::state::Service;
+
+/// What an allowed call answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// A new object: its URN (LinkedIn's `x-restli-id`) and the path it can be read at.
+    Created { urn: String, location: String },
+    /// A change was made; there is nothing to show (LinkedIn's 204).
+    Done,
+    /// A body to show.
+    Body(Value),
+}
+
+/// Why an allowed call could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The request's body or key is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing the caller may see is there (also what a refused read answers).
+    #[error("{0}")]
+    NotFound(String),
+    /// The member holds no role allowing this change on the resource: LinkedIn's 403.
+    #[error("role missing")]
+    Refused(Denial),
+    /// The call needs a member and the token names none that exists.
+    #[error("invalid access token")]
+    InvalidToken,
+    /// The store could not answer (or holds a broken record): never an empty answer.
+    #[error(transparent)]
+    Failed(#[from] crate::Error),
+}
+
+impl From<StoreError> for SandboxError {
+    fn from(e: StoreError) -> Self {
+        SandboxError::Failed(e.into())
+    }
+}
+
+type Result<T> = std::result::Result<T, SandboxError>;
+
+/// A stored body that is not JSON is a broken record, not an empty object: answering `{}` (or
+/// patching `{}` and writing it back) would lose what was stored.
+fn stored_body(o: &Object) -> std::result::Result<Value, StoreError> {
+    serde_json::from_str(&o.body).map_err(|e| {
+        StoreError::Backend(format!(
+            "stored sandbox object {}/{} is not JSON: {e}",
+            o.collection, o.id
+        ))
+    })
+}
+
+fn param(v: &Verdict, name: &str) -> Option<String> {
+    v.params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+fn target_string(t: &Option<Target>) -> Option<String> {
+    match t {
+        Some(Target::Resource(rt, id)) => Some(urn(*rt, *id)),
+        Some(Target::Person(p)) => Some(format!("urn:li:person:{p}")),
+        None => None,
+    }
+}
+
+fn collection_urn(collection: &str, id: i64) -> String {
+    match collection {
+        "posts" => format!("urn:li:share:{id}"),
+        "adCampaigns" => format!("urn:li:sponsoredCampaign:{id}"),
+        other => format!("urn:li:{other}:{id}"),
+    }
+}
+
+/// A Rest.li collection page holding everything found.
+fn paged(elements: Vec<Value>) -> Answer {
+    let n = elements.len();
+    Answer::Body(
+        json!({"elements": elements, "paging": {"start": 0, "count": n, "total": n, "links": []}}),
+    )
+}
+
+/// The smallest 19-digit number: ids are as long as LinkedIn's share ids.
+const ID_MIN: i64 = 1_000_000_000_000_000_000;
+
+/// A new object id: random (about 62.9 bits, the 19-digit positive i64s LinkedIn's ids are),
+/// drawn per object, so no id tells anything of another, in its collection or any other.
+fn new_id(entropy: &dyn Entropy) -> i64 {
+    let mut b = [0u8; 8];
+    entropy.fill(&mut b);
+    let span = u64::try_from(i64::MAX - ID_MIN).unwrap_or(u64::MAX);
+    let offset = i64::try_from(u64::from_be_bytes(b) % span).unwrap_or(0);
+    ID_MIN + offset
+}
+
+/// The key a path names: the number, or a URN ending in it. Missing or unreadable is a miss.
+fn key(v: &Verdict) -> Result<i64> {
+    param(v, "id")
+        .and_then(|raw| raw.rsplit(':').next().and_then(|x| x.parse().ok()))
+        .ok_or_else(|| SandboxError::NotFound("no such entity".into()))
+}
+
+/// Roles that may change what an organization or ad account owns when the permission that
+/// allowed the call names no roles: the roles of the catalog's w_organization_social and rw_ads
+/// (a read-only role such as ANALYST or VIEWER reads, and changes nothing).
+const ORGANIZATION_WRITERS: &[&str] = &[
+    "ADMINISTRATOR",
+    "DIRECT_SPONSORED_CONTENT_POSTER",
+    "LEAD_GEN_FORMS_MANAGER",
+];
+const AD_ACCOUNT_WRITERS: &[&str] = &[
+    "ACCOUNT_BILLING_ADMIN",
+    "ACCOUNT_MANAGER",
+    "CAMPAIGN_MANAGER",
+    "CREATIVE_MANAGER",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The caller, as ownership sees it.
+#[derive(Debug, Clone)]
+struct Caller {
+    client_id: String,
+    member_id: Option<String>,
+    /// The permission that allowed the call, and its roles when it is role-restricted.
+    permission: String,
+    restriction: Option<(ResourceType, Vec<String>)>,
+}
+
+impl Caller {
+    /// The caller of an allowed call; a verdict without a token or an allow is no caller.
+    fn of(state: &Service, v: &Verdict) -> Result<Caller> {
+        let token = v.token.as_ref().ok_or(SandboxError::InvalidToken)?;
+        let permission = v
+            .result
+            .as_ref()
+            .map(|a| a.permission.clone())
+            .map_err(|_| SandboxError::InvalidToken)?;
+        let restriction = state
+            .catalog
+            .permission(&permission)
+            .and_then(|p| p.role_restriction.as_ref())
+            .map(|r| (r.resource, r.roles.clone()));
+        Ok(Caller {
+            client_id: token.client_id.to_string(),
+            member_id: token.member_id.as_deref().map(str::to_string),
+            permission,
+            restriction,
+        })
+    }
+
+    /// Who owns what this caller makes for `target`: the app for a 2-legged token; the
+    /// organization or ad account it names; otherwise the member, through this app.
+    fn owner_for(&self, target: &Option<Target>) -> Owner {
+        match (&self.member_id, target) {
+            (None, _) => Owner::App {
+                client_id: self.client_id.clone(),
+            },
+            (Some(_), Some(Target::Resource(rt, id))) => Owner::Resource(urn(*rt, *id)),
+            (Some(m), _) => Owner::Member {
+                client_id: self.client_id.clone(),
+                member_id: m.clone(),
+            },
+        }
+    }
+
+    /// The roles on a resource type that allow `access`: the allowing permission's own roles
+    /// when it has them; any role to read; the writers' roles to change.
+    fn role_allows(&self, rt: ResourceType, role: &str, access: Access) -> bool {
+        match (&self.restriction, access) {
+            (Some((r, roles)), _) if *r == rt => roles.iter().any(|x| x == role),
+            (_, Access::Read) => true,
+            (_, Access::Write) => match rt {
+                ResourceType::Organization => ORGANIZATION_WRITERS.contains(&role),
+                ResourceType::AdAccount => AD_ACCOUNT_WRITERS.contains(&role),
+            },
+        }
+    }
+
+    /// May this caller read (or change) what `owner` owns? `roles` are the caller's roles.
+    fn may(&self, owner: &Owner, roles: &[RoleAssignment], access: Access) -> bool {
+        match owner {
+            Owner::App { client_id } => self.member_id.is_none() && *client_id == self.client_id,
+            Owner::Member {
+                client_id,
+                member_id,
+            } => self.member_id.as_ref() == Some(member_id) && *client_id == self.client_id,
+            Owner::Resource(u) => {
+                let (Some(me), Some((rt, id))) = (&self.member_id, parse_urn(u)) else {
+                    return false;
+                };
+                roles.iter().any(|a| {
+                    a.member_id == *me
+                        && a.resource_type == rt
+                        && a.resource_id == id
+                        && self.role_allows(rt, &a.role, access)
+                })
+            }
+            Owner::Nobody => false,
+        }
+    }
+
+    /// [`Caller::may`] with the caller's roles read in the caller's transaction (none for a
+    /// 2-legged token).
+    fn may_in(
+        &self,
+        c: &mut dyn Conn,
+        owner: &Owner,
+        access: Access,
+    ) -> scopegate_store::Result<bool> {
+        let roles = match &self.member_id {
+            Some(m) => members::roles_of(c, m)?,
+            None => vec![],
+        };
+        Ok(self.may(owner, &roles, access))
+    }
+
+    /// The denial for a change to a resource the member holds no writing role on: it names the
+    /// roles that would have allowed it.
+    fn refusal(&self, owner: &Owner) -> SandboxError {
+        let (resource, roles) = match owner {
+            Owner::Resource(u) => {
+                let roles = match (&self.restriction, parse_urn(u)) {
+                    (Some((r, roles)), Some((rt, _))) if *r == rt => roles.clone(),
+                    (_, Some((ResourceType::AdAccount, _))) => {
+                        AD_ACCOUNT_WRITERS.iter().map(|r| r.to_string()).collect()
+                    }
+                    _ => ORGANIZATION_WRITERS.iter().map(|r| r.to_string()).collect(),
+                };
+                (Some(u.clone()), roles)
+            }
+            _ => (None, vec![]),
+        };
+        SandboxError::Refused(Denial::RoleMissing {
+            permission: self.permission.clone(),
+            resource,
+            roles,
+        })
+    }
+}
+
+/// The body shown for a stored object: what was stored, with its id.
+fn shown(o: &Object) -> Result<Value> {
+    let mut d = stored_body(o)?;
+    d["id"] = json!(collection_urn(&o.collection, o.id));
+    Ok(d)
+}
+
+/// Fields a partial update may not touch: the id, and the fields that name the owner.
+const FIXED_FIELDS: &[&str] = &["id", "author", "account", "owner"];
+
+/// Applies a Rest.li partial update (`{"patch": {"$set": {...}, "$delete": [...]}}`).
+fn apply_patch(doc: &mut Value, patch: &Value) -> Result<()> {
+    let bad = || SandboxError::BadRequest("the body must be {\"patch\": {\"$set\": {...}}}".into());
+    let p = patch
+        .get("patch")
+        .and_then(Value::as_object)
+        .ok_or_else(bad)?;
+    let set = match p.get("$set") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad()),
+        None => serde_json::Map::new(),
+    };
+    let delete: Vec<String> = match p.get("$delete") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(bad()),
+        None => vec![],
+    };
+    if set
+        .keys()
+        .chain(delete.iter())
+        .any(|k| FIXED_FIELDS.contains(&k.as_str()))
+    {
+        return Err(SandboxError::BadRequest(
+            "a partial update cannot change the id, author, account or owner".into(),
+        ));
+    }
+    let obj = doc.as_object_mut().ok_or_else(bad)?;
+    for k in &delete {
+        obj.remove(k);
+    }
+    obj.extend(set);
+    Ok(())
+}
+
+fn json_object(body: &[u8]) -> Result<Value> {
+    let bad = || SandboxError::BadRequest("the body must be a JSON object".into());
+    let doc: Value = serde_json::from_slice(body).map_err(|_| bad())?;
+    if doc.is_object() {
+        Ok(doc)
+    } else {
+        Err(bad())
+    }
+}
+
+/// Runs the action of an allowed call's route (`verb:collection`), with the request's query and
+/// body.
+pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8]) -> Result<Answer> {
+    let action = v.route.action.clone().unwrap_or_default();
+    let caller = Caller::of(state, v)?;
+    let (verb, collection) = action.split_once(':').unwrap_or((action.as_str(), ""));
+    let collection = collection.split(':').next().unwrap_or("").to_string();
+    match verb {
+        "create" => {
+            let id = create(state, v, caller, &collection, body).await?;
+            Ok(Answer::Created {
+                urn: collection_urn(&collection, id),
+                location: format!("{}/{}", v.route.path, id),
+            })
+        }
+        // "update" records a change to a resource scopegate holds (an organization), as an
+        // object its owner may see.
+        "update" => {
+            create(state, v, caller, &format!("{collection}-updates"), body).await?;
+            Ok(Answer::Done)
+        }
+        "get" => get(state, v, caller, collection).await,
+        "list" => list(state, v, caller, collection).await,
+        "patch" => {
+            let patch = serde_json::from_slice(body)
+                .map_err(|_| SandboxError::BadRequest("the body must be a JSON object".into()))?;
+            change(state, v, caller, collection, Some(patch)).await
+        }
+        "delete" => change(state, v, caller, collection, None).await,
+        _ => computed(state, v, &caller, &action, query).await,
+    }
+}
+
+/// Stores a new object and returns its id. Only a member with a writing role there makes an
+/// organization's or an ad account's objects (a permission without roles does not reach them).
+async fn create(
+    state: &Service,
+    v: &Verdict,
+    caller: Caller,
+    collection: &str,
+    body: &[u8],
+) -> Result<i64> {
+    let doc = json_object(body)?;
+    let owner = caller.owner_for(&v.target);
+    let o = Object {
+        id: 0,
+        collection: collection.to_string(),
+        owner: owner.clone(),
+        client_id: caller.client_id.clone(),
+        member_id: caller.member_id.clone(),
+        target: target_string(&v.target),
+        body: doc.to_string(),
+        created_at: state.now(),
+    };
+    let (entropy, who) = (state.entropy.clone(), caller.clone());
+    let id = state
+        .store
+        .write(move |c| {
+            if !who.may_in(c, &o.owner, Access::Write)? {
+                return Ok(None);
+            }
+            // Ids are random: a taken one (about 2^-62 likely) is drawn again.
+            for _ in 0..4 {
+                let o = Object {
+                    id: new_id(entropy.as_ref()),
+                    ..o.clone()
+                };
+                if sandbox::create(c, &o)? {
+                    return Ok(Some(o.id));
+                }
+            }
+            Err(StoreError::Conflict("no free sandbox id".into()))
+        })
+        .await?;
+    id.ok_or_else(|| caller.refusal(&owner))
+}
+
+/// One object, if the caller may read it.
+async fn get(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
+    let id = key(v)?;
+    let o = state
+        .store
+        .read(move |c| {
+            let Some(o) = sandbox::get(c, &collection, id)? else {
+                return Ok(None);
+            };
+            Ok(caller.may_in(c, &o.owner, Access::Read)?.then_some(o))
+        })
+        .await?
+        .ok_or_else(|| SandboxError::NotFound("no such entity".into()))?;
+    Ok(Answer::Body(shown(&o)?))
+}
+
+/// A finder shows only what the caller may read: the owner its target names, if the caller may
+/// read that owner's objects, and nothing else.
+async fn list(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
+    let target = target_string(&v.target);
+    let owner = caller.owner_for(&v.target);
+    let objs = state
+        .store
+        .read(move |c| {
+            if !caller.may_in(c, &owner, Access::Read)? {
+                return Ok(vec![]);
+            }
+            sandbox::list(c, &collection, &owner, target.as_deref(), 100)
+        })
+        .await?;
+    Ok(paged(objs.iter().map(shown).collect::<Result<Vec<_>>>()?))
+}
+
+/// A partial update (`patch`) or a delete (`None`). What the caller may not change answers 404,
+/// as what does not exist does.
+async fn change(
+    state: &Service,
+    v: &Verdict,
+    caller: Caller,
+    collection: String,
+    patch: Option<Value>,
+) -> Result<Answer> {
+    let id = key(v)?;
+    let changed = state
+        .store
+        .write(move |c| {
+            let Some(o) = sandbox::get(c, &collection, id)? else {
+                return Ok(Ok(false));
+            };
+            if !caller.may_in(c, &o.owner, Access::Write)? {
+                return Ok(Ok(false));
+            }
+            match &patch {
+                Some(p) => {
+                    let mut doc = stored_body(&o)?;
+                    if let Err(e) = apply_patch(&mut doc, p) {
+                        return Ok(Err(e));
+                    }
+                    sandbox::update_body(c, &collection, id, &doc.to_string()).map(Ok)
+                }
+                None => sandbox::delete(c, &collection, id).map(Ok),
+            }
+        })
+        .await??;
+    if !changed {
+        return Err(SandboxError::NotFound("no such entity".into()));
+    }
+    Ok(Answer::Done)
+}
+
+/// The token's member: a member-only action with a 2-legged token, or a member since removed,
+/// is an invalid token.
+async fn member(state: &Service, v: &Verdict) -> Result<Member> {
+    let id = v
+        .token
+        .as_ref()
+        .and_then(|t| t.member_id.clone())
+        .ok_or(SandboxError::InvalidToken)?;
+    state
+        .store
+        .read(move |c| members::by_id(c, &id))
+        .await?
+        .ok_or(SandboxError::InvalidToken)
+}
+
+/// Actions that answer from what scopegate holds (members, roles, resources).
+async fn computed(
+    state: &Service,
+    v: &Verdict,
+    caller: &Caller,
+    action: &str,
+    query: Option<&str>,
+) -> Result<Answer> {
+    match action {
+        "userinfo" | "me" => {
+            let m = member(state, v).await?;
+            Ok(Answer::Body(json!({
+                "id": pairwise_sub(state, &caller.client_id, &m.id),
+                "localizedFirstName": m.first_name,
+                "localizedLastName": m.last_name,
+                "localizedHeadline": m.headline,
+                "vanityName": m.first_name.to_lowercase(),
+            })))
+        }
+        "email" => {
+            let m = member(state, v).await?;
+            Ok(Answer::Body(
+                json!({"elements": [{"handle": "urn:li:emailAddress:1", "handle~": {"emailAddress": m.email}}]}),
+            ))
+        }
+        "connections" => connections(state, v).await,
+        "organizationAcls" => organization_acls(state, v, caller, query).await,
+        "organization" | "adAccount" => resource(state, v, action).await,
+        "adAccountUsers" => ad_account_users(state, v, caller).await,
+        "adAnalytics" => ad_analytics(state, v, caller).await,
+        "targetingFacets" => Ok(paged(
+            [
+                "locations",
+                "industries",
+                "seniorities",
+                "titles",
+                "skills",
+                "employers",
+                "degrees",
+                "interfaceLocales",
+                "ageRanges",
+                "genders",
+            ]
+            .iter()
+            .map(|f| json!({"facetName": f, "adTargetingFacetUrn": format!("urn:li:adTargetingFacet:{f}"), "entityTypes": []}))
+            .collect(),
+        )),
+        "salesNavigatorProfiles" => sales_navigator_profiles(state, caller).await,
+        other => Err(SandboxError::NotFound(format!(
+            "the sandbox has no action \"{other}\""
+        ))),
+    }
+}
+
+/// `urn:li:person:{sub}` of a member, as the calling app sees them.
+fn person_of(state: &Service, caller: &Caller, member_id: &str) -> String {
+    format!(
+        "urn:li:person:{}",
+        pairwise_sub(state, &caller.client_id, member_id)
+    )
+}
+
+/// First-degree connections in the sandbox: the members sharing an organization or ad account.
+async fn connections(state: &Service, v: &Verdict) -> Result<Answer> {
+    let id = member(state, v).await?.id;
+    let n = state
+        .store
+        .read(move |c| {
+            let mut others = std::collections::BTreeSet::new();
+            for r in members::roles_of(c, &id)? {
+                for a in members::roles_on(c, r.resource_type, r.resource_id)? {
+                    if a.member_id != id {
+                        others.insert(a.member_id);
+                    }
+                }
+            }
+            Ok(others.len())
+        })
+        .await?;
+    Ok(Answer::Body(json!({"firstDegreeSize": n})))
+}
+
+/// An organization's ACL (for those who hold a role on it), or the member's own organization
+/// roles; `role=` narrows either.
+async fn organization_acls(
+    state: &Service,
+    v: &Verdict,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<Answer> {
+    let id = member(state, v).await?.id;
+    let only = match &v.target {
+        Some(Target::Resource(ResourceType::Organization, id)) => Some(*id),
+        _ => None,
+    };
+    let role_filter = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "role")
+            .map(|(_, v)| v.into_owned())
+    });
+    let who = caller.clone();
+    let rows = state
+        .store
+        .read(move |c| match only {
+            Some(org) => {
+                let owner = Owner::Resource(urn(ResourceType::Organization, org));
+                if !who.may_in(c, &owner, Access::Read)? {
+                    return Ok(vec![]);
+                }
+                members::roles_on(c, ResourceType::Organization, org)
+            }
+            None => Ok(members::roles_of(c, &id)?
+                .into_iter()
+                .filter(|r| r.resource_type == ResourceType::Organization)
+                .collect()),
+        })
+        .await?;
+    Ok(paged(
+        rows.iter()
+            .filter(|r| role_filter.as_ref().is_none_or(|f| *f == r.role))
+            .map(|r| {
+                json!({
+                    "roleAssignee": person_of(state, caller, &r.member_id),
+                    "state": "APPROVED",
+                    "role": r.role,
+                    "organization": urn(ResourceType::Organization, r.resource_id),
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// An organization (keyed by the path) or an ad account (the route's target).
+async fn resource(state: &Service, v: &Verdict, action: &str) -> Result<Answer> {
+    let (rt, id) = match (action, &v.target) {
+        ("organization", _) => (ResourceType::Organization, key(v).ok()),
+        (_, Some(Target::Resource(ResourceType::AdAccount, id))) => {
+            (ResourceType::AdAccount, Some(*id))
+        }
+        _ => (ResourceType::AdAccount, None),
+    };
+    let missing = || match rt {
+        ResourceType::Organization => SandboxError::NotFound("no such organization".into()),
+        ResourceType::AdAccount => SandboxError::NotFound("no such ad account".into()),
+    };
+    let id = id.ok_or_else(missing)?;
+    let r = state
+        .store
+        .read(move |c| members::resource(c, rt, id))
+        .await?
+        .ok_or_else(missing)?;
+    Ok(Answer::Body(match rt {
+        ResourceType::Organization => {
+            json!({"id": r.id, "localizedName": r.name, "$URN": r.urn()})
+        }
+        ResourceType::AdAccount => json!({
+            "id": r.id,
+            "name": r.name,
+            "reference": urn(ResourceType::AdAccount, r.id),
+            "status": "ACTIVE",
+            "type": "BUSINESS",
+            "currency": "USD",
+        }),
+    }))
+}
+
+/// The members holding a role on the ad account the route names.
+async fn ad_account_users(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
+    let Some(Target::Resource(ResourceType::AdAccount, id)) = v.target else {
+        return Ok(paged(vec![]));
+    };
+    let rows = state
+        .store
+        .read(move |c| members::roles_on(c, ResourceType::AdAccount, id))
+        .await?;
+    Ok(paged(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "account": urn(ResourceType::AdAccount, id),
+                    "user": person_of(state, caller, &r.member_id),
+                    "role": r.role,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Counts only the campaigns of an account the member may read.
+async fn ad_analytics(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
+    let owner = caller.owner_for(&v.target);
+    let who = caller.clone();
+    let n = state
+        .store
+        .read(move |c| match &owner {
+            Owner::Resource(u) if who.may_in(c, &owner, Access::Read)? => {
+                sandbox::count(c, "adCampaigns", u)
+            }
+            _ => Ok(0),
+        })
+        .await?;
+    Ok(paged(vec![
+        json!({"campaigns": n, "impressions": 0, "clicks": 0, "costInLocalCurrency": "0"}),
+    ]))
+}
+
+/// Matched, publicly available member profile information (2-legged).
+async fn sales_navigator_profiles(state: &Service, caller: &Caller) -> Result<Answer> {
+    let all = state.store.read(members::list).await?;
+    Ok(paged(
+        all.iter()
+            .filter(|m| !m.platform_admin)
+            .map(|m| {
+                json!({
+                    "member": person_of(state, caller, &m.id),
+                    "firstName": m.first_name,
+                    "lastName": m.last_name,
+                    "headline": m.headline,
+                })
+            })
+            .collect(),
+    ))
+}
