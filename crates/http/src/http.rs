@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
-use crate::state::ServiceState;
+use scopegate_app::state::ServiceState;
 
 /// Form and JSON bodies larger than this are refused with 413 before any handler runs.
 pub const MAX_BODY: usize = 64 * 1024;

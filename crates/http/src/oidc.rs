@@ -6,18 +6,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_app::signing::KeyError;
+use scopegate_app::signing::{algorithms, KeyError, JWKS_MAX_AGE};
 use scopegate_app::userinfo::{self, UserinfoError};
 use serde_json::{json, Value};
 
 use crate::extract::bearer::Bearer;
-use crate::state::{Service, ServiceState};
 use crate::wire::ApiError;
-
-pub use scopegate_app::signing::{
-    algorithms, ensure_keys, id_token_for, pairwise_sub, sign, verify_id_token_hint, Alg,
-    HintFailure, IdTokenError, ID_TOKEN_TTL, JWKS_MAX_AGE, KEY_PUBLISH_AHEAD,
-};
+use scopegate_app::state::{Service, ServiceState};
 
 fn cached_json(v: Value, max_age: u32) -> Response {
     let mut res = Json(v).into_response();

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::config::TransportLimits;
-use crate::state::ServiceState;
+use scopegate_app::config::TransportLimits;
+use scopegate_app::state::ServiceState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);

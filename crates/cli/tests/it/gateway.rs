@@ -41,7 +41,7 @@ async fn server_behind(gateway: Option<Gateway>) -> InProc {
 fn person_of(s: &InProc, member: &str) -> String {
     format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, member)
+        scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, member)
     )
 }
 
@@ -676,7 +676,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         public_client: false,
         auth_time: 0,
     };
-    let today = scopegate_http::clock::date_of(w.s.state.now());
+    let today = scopegate_app::clock::date_of(w.s.state.now());
     let held = scopegate_core::enforce::effective_token_scopes(cat, &record, &w.approved, today);
     c.route.permissions.iter().any(|p| {
         held.contains(p)

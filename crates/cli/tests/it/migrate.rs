@@ -1,8 +1,8 @@
 //! Issue: permission migrations. Default-scope sunset and extensions, each old permission under
 //! `map` and `reject`, re-authorization, the plan, the token audit and the report.
 
+use scopegate_app::Compat;
 use scopegate_core::Catalog;
-use scopegate_http::Compat;
 
 use crate::browser::{param, Outcome};
 use crate::support::*;

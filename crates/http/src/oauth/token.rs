@@ -11,10 +11,10 @@ use scopegate_app::oauth::{
 use scopegate_core::Secret;
 use serde_json::json;
 
-use crate::config::Compat;
 use crate::extract::client::ClientRequest;
-use crate::state::ServiceState;
 use crate::wire::{no_store, OAuthError};
+use scopegate_app::config::Compat;
+use scopegate_app::state::ServiceState;
 
 /// The token endpoint.
 pub async fn token(
@@ -80,7 +80,7 @@ async fn handle(
 async fn respond(state: &ServiceState, issued: Issued) -> Result<Response, OAuthError> {
     let id_token = match &issued.id_token {
         Some(b) => {
-            crate::oidc::id_token_for(
+            scopegate_app::signing::id_token_for(
                 state,
                 &b.client_id,
                 &b.member_id,
@@ -147,7 +147,7 @@ fn app_token_response(state: &ServiceState, issued: &Issued) -> Response {
 /// the tokens stored for it, never handed out, are withdrawn. Logged once, here.
 async fn id_token_failed(
     state: &ServiceState,
-    e: crate::oidc::IdTokenError,
+    e: scopegate_app::signing::IdTokenError,
     issued: Issued,
 ) -> OAuthError {
     let revoked = oauth::withdraw_undelivered(state, issued).await;
@@ -157,8 +157,8 @@ async fn id_token_failed(
         "token endpoint: the ID token could not be made; the request failed"
     );
     match e {
-        crate::oidc::IdTokenError::Unavailable(_) => OAuthError::unavailable(),
-        crate::oidc::IdTokenError::Failed(_) => OAuthError::from_token(
+        scopegate_app::signing::IdTokenError::Unavailable(_) => OAuthError::unavailable(),
+        scopegate_app::signing::IdTokenError::Failed(_) => OAuthError::from_token(
             state.config.compat,
             TokenError::ServerError("the ID token could not be made"),
         ),

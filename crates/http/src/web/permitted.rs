@@ -7,10 +7,10 @@ use maud::html;
 use scopegate_app::grants::{self, Permitted};
 
 use crate::extract::session::{CsrfForm, CsrfRejection, NotSignedIn};
-use crate::state::ServiceState;
 use crate::web::layout::{self, csrf_field, page, to_login};
 use crate::web::session::{self, SignedIn};
 use crate::wire::page::PageError;
+use scopegate_app::state::ServiceState;
 
 /// GET /psettings/permitted-services
 pub async fn page_handler(
