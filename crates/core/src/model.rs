@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::catalog::ResourceType;
+use crate::secret::SecretHash;
 
 /// Unix time in seconds.
 pub type UnixTime = i64;
@@ -377,7 +378,8 @@ impl TokenKind {
 /// A stored token (its hash, never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    pub hash: String,
+    /// The keyed hash of the token: the token itself is never stored.
+    pub hash: SecretHash,
     pub kind: TokenKind,
     pub client_id: ClientId,
     /// The grant of a 3-legged token; none for 2-legged tokens.
@@ -391,9 +393,9 @@ pub struct TokenRecord {
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     /// For access tokens issued by a refresh: the refresh token's hash.
-    pub refresh_hash: Option<String>,
+    pub refresh_hash: Option<SecretHash>,
     /// The authorization code every token of this lineage descends from.
-    pub code_hash: Option<String>,
+    pub code_hash: Option<SecretHash>,
     /// For rotated refresh tokens: when they were rotated.
     pub rotated_at: Option<UnixTime>,
     pub nonce: Option<String>,
@@ -429,7 +431,7 @@ impl TokenRecord {
 /// A stored authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
-    pub hash: String,
+    pub hash: SecretHash,
     pub client_id: ClientId,
     pub grant_id: GrantId,
     pub member_id: MemberId,
@@ -449,7 +451,7 @@ pub struct CodeRecord {
 /// A signed-in browser session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub hash: String,
+    pub hash: SecretHash,
     pub member_id: MemberId,
     /// The per-session CSRF token every form carries.
     pub csrf: String,

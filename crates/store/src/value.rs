@@ -68,6 +68,11 @@ impl From<&scopegate_core::SecretHash> for Value {
         Value::Text(v.as_str().to_string())
     }
 }
+impl From<scopegate_core::SecretHash> for Value {
+    fn from(v: scopegate_core::SecretHash) -> Self {
+        Value::Text(v.as_str().to_string())
+    }
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
@@ -140,6 +145,15 @@ impl Row {
         }
     }
     /// A nullable text column.
+    /// A stored keyed hash (of a token, a code, a session).
+    pub fn hash(&self, c: impl Col) -> Result<scopegate_core::SecretHash, StoreError> {
+        self.text(c).map(scopegate_core::SecretHash::from_stored)
+    }
+    pub fn opt_hash(&self, c: impl Col) -> Result<Option<scopegate_core::SecretHash>, StoreError> {
+        Ok(self
+            .opt_text(c)?
+            .map(scopegate_core::SecretHash::from_stored))
+    }
     pub fn opt_text(&self, c: impl Col) -> Result<Option<String>, StoreError> {
         match self.at(c)? {
             Value::Null => Ok(None),

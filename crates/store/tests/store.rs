@@ -458,7 +458,7 @@ async fn app_and_member(store: &Store) {
 
 fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
     TokenRecord {
-        hash: hash.into(),
+        hash: h(hash),
         kind: TokenKind::Access,
         client_id: "app1".into(),
         grant_id: grant.map(Into::into),
@@ -484,7 +484,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
         .await
         .unwrap();
     let code = CodeRecord {
-        hash: "code1".into(),
+        hash: h("code1"),
         client_id: "app1".into(),
         grant_id: g.id,
         member_id: "m1".into(),
@@ -506,7 +506,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
     for _ in 0..50 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.write(|c| tokens::redeem_code(c, "code1", 7)).await
+            s.write(|c| tokens::redeem_code(c, &h("code1"), 7)).await
         }));
     }
     let mut fresh = 0;
@@ -521,7 +521,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
     assert_eq!((fresh, replayed), (1, 49));
     assert!(matches!(
         store
-            .write(|c| tokens::redeem_code(c, "nope", 7))
+            .write(|c| tokens::redeem_code(c, &h("nope"), 7))
             .await
             .unwrap(),
         Redeem::Unknown
@@ -548,7 +548,7 @@ async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
         .unwrap();
     assert_eq!(same.id, g.id);
     assert!(store
-        .read(|c| tokens::get(c, "t1"))
+        .read(|c| tokens::get(c, &h("t1")))
         .await
         .unwrap()
         .unwrap()
@@ -561,7 +561,7 @@ async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
         .unwrap();
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "t1"))
+            .read(|c| tokens::get(c, &h("t1")))
             .await
             .unwrap()
             .unwrap()
@@ -594,7 +594,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
     let mut r = access("r1", None);
     r.kind = TokenKind::Refresh;
     let mut a = access("a1", None);
-    a.refresh_hash = Some("r1".into());
+    a.refresh_hash = Some(h("r1"));
     let other = access("a2", None);
     store
         .write(move |c| {
@@ -604,10 +604,13 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
         })
         .await
         .unwrap();
-    store.write(|c| tokens::revoke(c, "r1", 50)).await.unwrap();
+    store
+        .write(|c| tokens::revoke(c, &h("r1"), 50))
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "a1"))
+            .read(|c| tokens::get(c, &h("a1")))
             .await
             .unwrap()
             .unwrap()
@@ -616,7 +619,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
     );
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "a2"))
+            .read(|c| tokens::get(c, &h("a2")))
             .await
             .unwrap()
             .unwrap()
@@ -624,11 +627,11 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
         None
     );
     assert!(store
-        .write(|c| tokens::mark_rotated(c, "a2", 51))
+        .write(|c| tokens::mark_rotated(c, &h("a2"), 51))
         .await
         .unwrap());
     assert!(!store
-        .write(|c| tokens::mark_rotated(c, "a2", 52))
+        .write(|c| tokens::mark_rotated(c, &h("a2"), 52))
         .await
         .unwrap());
 }
@@ -666,7 +669,7 @@ async fn expired_rows_are_purged_in_batches(store: &Store) {
     }
     assert_eq!(total, 25);
     assert!(store
-        .read(|c| tokens::get(c, "live"))
+        .read(|c| tokens::get(c, &h("live")))
         .await
         .unwrap()
         .is_some());
@@ -845,4 +848,9 @@ async fn sandbox_objects_are_found_only_by_their_owner(store: &Store) {
         .write(|c| sandbox::delete(c, "posts", 4_000_000_000_000_000_006))
         .await
         .unwrap());
+}
+
+/// A stored hash for the tests' records (the store keeps whatever hash it is given).
+fn h(s: &str) -> scopegate_core::SecretHash {
+    scopegate_core::SecretHash::from_stored(s.to_string())
 }

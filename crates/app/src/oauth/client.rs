@@ -139,7 +139,7 @@ async fn read(
             let found = lookup(c, &id, secret.as_ref())?;
             let blocked = shared_blocked(c, keys.as_ref(), now)?;
             let t = match &token_hash {
-                Some(h) => tokens::get(c, h.as_str())?,
+                Some(h) => tokens::get(c, h)?,
                 None => None,
             };
             Ok((found, blocked, t))

@@ -3,7 +3,7 @@
 use scopegate_core::model::{GrantId, TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
-use scopegate_core::{ScopeSet, Secret};
+use scopegate_core::{ScopeSet, Secret, SecretHash};
 use scopegate_store::tokens::{self, Redeem};
 use scopegate_store::Conn;
 
@@ -64,7 +64,7 @@ pub struct Issued {
     /// The member the tokens act for, and what the ID token's claims follow (3-legged only).
     pub id_token: Option<IdTokenBasis>,
     /// Hashes of the tokens stored for this response and not yet handed out.
-    undelivered: Vec<String>,
+    undelivered: Vec<SecretHash>,
 }
 
 /// What an ID token for an issued access token is made from.
@@ -138,9 +138,9 @@ pub async fn redeem_code(state: &Service, req: CodeRedemption) -> Result<Issued,
 
 /// What the code's transaction needs, owned (the closure may run again on a retry).
 struct CodeContext {
-    code_hash: String,
-    access_hash: String,
-    refresh_hash: Option<String>,
+    code_hash: SecretHash,
+    access_hash: SecretHash,
+    refresh_hash: Option<SecretHash>,
     redirect_uri: String,
     verifier: Option<Secret>,
     now: i64,
@@ -225,7 +225,7 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
     let scopes = x.scoping.carried(&base, approved);
     base.scopes = scopes.to_comma_separated();
     let claims = x.scoping.token_scopes(&base, approved);
-    store_issued(c, base, x.refresh_hash.as_deref())?;
+    store_issued(c, base, x.refresh_hash.as_ref())?;
     Ok(Ok((
         scopes,
         IdTokenBasis {
@@ -242,13 +242,13 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
 fn store_issued(
     c: &mut dyn Conn,
     access: TokenRecord,
-    refresh_hash: Option<&str>,
+    refresh_hash: Option<&SecretHash>,
 ) -> scopegate_store::Result<()> {
     let Some(rh) = refresh_hash else {
         return tokens::insert(c, &access);
     };
     let r = TokenRecord {
-        hash: rh.to_string(),
+        hash: rh.clone(),
         kind: TokenKind::Refresh,
         expires_at: access.created_at + REFRESH_TOKEN_TTL,
         ..access.clone()
@@ -257,14 +257,14 @@ fn store_issued(
     tokens::insert(
         c,
         &TokenRecord {
-            refresh_hash: Some(rh.to_string()),
+            refresh_hash: Some(rh.clone()),
             ..access
         },
     )
 }
 
-fn hash_of(state: &Service, token: &Secret) -> String {
-    state.keys.token_hash.hash(token).as_str().to_string()
+fn hash_of(state: &Service, token: &Secret) -> SecretHash {
+    state.keys.token_hash.hash(token)
 }
 
 /// The response cannot be delivered (its ID token could not be made): the tokens stored for
@@ -346,9 +346,9 @@ pub async fn refresh(state: &Service, req: Refresh) -> Result<Issued, TokenError
 }
 
 struct RefreshContext {
-    old_hash: String,
-    access_hash: String,
-    rotated_hash: String,
+    old_hash: SecretHash,
+    access_hash: SecretHash,
+    rotated_hash: SecretHash,
     requested: Option<ScopeSet>,
     now: i64,
     scoping: Scoping,

@@ -158,7 +158,7 @@ pub async fn tokens_before(
     }
     let mut revoked = 0;
     if revoke && !found.is_empty() {
-        let hashes: Vec<String> = found.iter().map(|t| t.hash.clone()).collect();
+        let hashes: Vec<_> = found.iter().map(|t| t.hash.clone()).collect();
         let who = actor.to_string();
         revoked = app
             .store

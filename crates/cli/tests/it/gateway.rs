@@ -659,7 +659,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         }
     }
     let record = scopegate_core::model::TokenRecord {
-        hash: String::new(),
+        hash: scopegate_core::SecretHash::from_stored(String::new()),
         kind: scopegate_core::model::TokenKind::Access,
         client_id: DEMO_APP.into(),
         grant_id: None,

@@ -251,7 +251,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
         .write(move |c| {
             let g = scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share,openid", now - 100)?;
             let t = scopegate_core::model::TokenRecord {
-                hash: "old-token-hash".into(),
+                hash: scopegate_core::SecretHash::from_stored("old-token-hash".into()),
                 kind: scopegate_core::model::TokenKind::Access,
                 client_id: DEMO_APP.into(),
                 grant_id: Some(g.id),

@@ -360,13 +360,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     let s = InProc::demo().await;
     let (_, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap().to_string();
-    let hash = s
-        .state
-        .keys
-        .token_hash
-        .hash_str(&token)
-        .as_str()
-        .to_string();
+    let hash = s.state.keys.token_hash.hash_str(&token);
     let h = hash.clone();
     assert!(s
         .state

@@ -473,7 +473,7 @@ impl InProc {
             .unwrap()
             .to_comma_separated();
         let record = scopegate_core::model::TokenRecord {
-            hash: self.state.keys.token_hash.hash(&token).as_str().to_string(),
+            hash: self.state.keys.token_hash.hash(&token),
             kind: scopegate_core::model::TokenKind::Access,
             client_id: client.clone().into(),
             grant_id: None,
