@@ -8,7 +8,7 @@ use scopegate_core::oauth::{consent_needed, Consent};
 use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::{apps, tokens, Conn};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::Service;
 
 /// A registered client as the authorization endpoint checks it.
@@ -39,13 +39,6 @@ pub async fn client(svc: &Service, client_id: &str) -> Result<Option<Client>> {
         .await?)
 }
 
-/// The scopes a stored grant holds; a grant whose scopes cannot be read is a broken invariant,
-/// never "no scopes".
-fn granted_scopes(g: &Grant) -> Result<ScopeSet> {
-    ScopeSet::parse(&g.scopes)
-        .map_err(|e| Error::Internal(format!("grant {} has unreadable scopes: {e}", g.id)))
-}
-
 /// Whether `member` must see the consent screen for `scopes` of `client_id` (from the live
 /// grant as stored; nothing is written).
 pub async fn consent_decision(
@@ -65,7 +58,7 @@ pub async fn consent_decision(
             Ok(Some((g, live)))
         })
         .await?;
-    let granted = found.as_ref().map(|(g, _)| granted_scopes(g)).transpose()?;
+    let granted = found.as_ref().map(|(g, _)| g.scopes.clone());
     let live = found.as_ref().is_some_and(|(_, l)| *l);
     Ok(consent_needed(&svc.catalog, granted.as_ref(), live, scopes))
 }
@@ -161,7 +154,7 @@ pub async fn issue_code(svc: &Service, input: IssueCode<'_>) -> Result<Issued> {
                     grant_id: grant.id,
                     member_id: member_id.clone(),
                     redirect_uri: redirect_uri.clone(),
-                    scopes: requested.to_comma_separated(),
+                    scopes: requested.clone(),
                     code_challenge: code_challenge.clone(),
                     nonce: nonce.clone(),
                     auth_time,
@@ -194,20 +187,15 @@ fn grant_for(
 ) -> scopegate_store::Result<Option<Grant>> {
     match answer {
         Answer::Consented => Ok(Some(tokens::consent(
-            c,
-            client_id,
-            member_id,
-            &requested.to_comma_separated(),
-            now,
+            c, client_id, member_id, requested, now,
         )?)),
         Answer::Covered => {
             let Some(g) = tokens::live_grant(c, client_id, member_id)? else {
                 return Ok(None);
             };
-            // An unreadable grant covers nothing: the member sees the consent screen again.
-            let covers =
-                ScopeSet::parse(&g.scopes).is_ok_and(|granted| requested.is_subset(&granted));
-            if !covers || !tokens::grant_has_live_access_token(c, g.id, now)? {
+            if !requested.is_subset(&g.scopes)
+                || !tokens::grant_has_live_access_token(c, g.id, now)?
+            {
                 return Ok(None);
             }
             Ok(Some(g))

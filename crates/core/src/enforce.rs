@@ -104,7 +104,7 @@ pub fn effective_token_scopes(
     today: Date,
 ) -> ScopeSet {
     let e = effective_permissions(catalog, approved);
-    let own = ScopeSet::parse(&token.scopes).unwrap_or_default();
+    let own = token.scopes.clone();
     let mut s = ScopeSet::from_names(
         authorized_scopes(catalog, &own, today)
             .iter()

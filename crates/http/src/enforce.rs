@@ -387,11 +387,7 @@ fn verdict_json(v: &Verdict) -> Value {
             out["reason"] = json!(reason(d));
             out["detail"] = json!(d);
             if let Some(t) = &v.token {
-                out["scopes"] = json!(t
-                    .scopes
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>());
+                out["scopes"] = json!(t.scopes.iter().collect::<Vec<_>>());
             }
         }
     }

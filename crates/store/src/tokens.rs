@@ -5,7 +5,7 @@ use scopegate_core::model::{
 };
 
 use crate::{params, unknown, Conn, Result, Row, StoreError};
-use scopegate_core::SecretHash;
+use scopegate_core::{ScopeSet, SecretHash};
 
 const TOKEN_COLUMNS: &str = "hash, kind, client_id, grant_id, member_id, scopes, created_at, authorized_at, expires_at, revoked_at, refresh_hash, code_hash, rotated_at, nonce, public_client, auth_time";
 
@@ -20,7 +20,7 @@ fn token(r: &Row) -> Result<TokenRecord> {
         client_id: r.text("client_id")?.into(),
         grant_id: r.opt_int("grant_id")?.map(Into::into),
         member_id: r.opt_text("member_id")?.map(Into::into),
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         created_at: r.int("created_at")?,
         authorized_at: r.int("authorized_at")?,
         expires_at: r.int("expires_at")?,
@@ -170,7 +170,7 @@ fn code(r: &Row) -> Result<CodeRecord> {
         grant_id: r.int("grant_id")?.into(),
         member_id: r.text("member_id")?.into(),
         redirect_uri: r.text("redirect_uri")?,
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         code_challenge: r.opt_text("code_challenge")?,
         nonce: r.opt_text("nonce")?,
         auth_time: r.int("auth_time")?,
@@ -236,7 +236,7 @@ fn grant(r: &Row) -> Result<Grant> {
         id: r.int("id")?.into(),
         client_id: r.text("client_id")?.into(),
         member_id: r.text("member_id")?.into(),
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         revoked_at: r.opt_int("revoked_at")?,
@@ -271,11 +271,11 @@ pub fn consent(
     c: &mut dyn Conn,
     client_id: &str,
     member_id: &str,
-    scopes: &str,
+    scopes: &ScopeSet,
     now: UnixTime,
 ) -> Result<Grant> {
     if let Some(g) = live_grant(c, client_id, member_id)? {
-        if g.scopes != scopes {
+        if g.scopes != *scopes {
             revoke_grant_tokens(c, g.id, now)?;
             c.execute(
                 "UPDATE grants SET scopes = $1, updated_at = $2 WHERE id = $3",

@@ -73,6 +73,12 @@ impl From<scopegate_core::SecretHash> for Value {
         Value::Text(v.as_str().to_string())
     }
 }
+/// Scopes are stored comma-separated (LinkedIn's wire form).
+impl From<&scopegate_core::ScopeSet> for Value {
+    fn from(v: &scopegate_core::ScopeSet) -> Self {
+        Value::Text(v.to_comma_separated())
+    }
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
@@ -153,6 +159,11 @@ impl Row {
         Ok(self
             .opt_text(c)?
             .map(scopegate_core::SecretHash::from_stored))
+    }
+    /// A stored scope list. One that does not parse is a broken record, never an empty set.
+    pub fn scopes(&self, c: impl Col) -> Result<scopegate_core::ScopeSet, StoreError> {
+        scopegate_core::ScopeSet::parse(&self.text(c)?)
+            .map_err(|e| StoreError::Backend(format!("column {c}: {e}")))
     }
     pub fn opt_text(&self, c: impl Col) -> Result<Option<String>, StoreError> {
         match self.at(c)? {

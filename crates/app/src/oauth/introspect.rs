@@ -5,7 +5,7 @@ use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::tokens;
 
 use super::client::{authenticate_with_token, Credentials};
-use super::{stored_scopes, TokenError};
+use super::TokenError;
 use crate::state::Service;
 
 /// What introspection may say about a token: `None` is exactly `{"active": false}`.
@@ -32,7 +32,7 @@ pub async fn introspect(
         guess.failed();
         return Ok(None);
     };
-    let scopes = narrowed(state, &client.approved, &stored_scopes(&t));
+    let scopes = narrowed(state, &client.approved, &t.scopes);
     Ok(Some(Introspection {
         state: t.state(state.now()),
         token: t,

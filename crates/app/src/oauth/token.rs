@@ -1,6 +1,6 @@
 //! The token endpoint's grants: authorization_code, refresh_token, client_credentials.
 
-use scopegate_core::model::{GrantId, TokenKind, TokenRecord};
+use scopegate_core::model::{Capability, GrantId, TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
 use scopegate_core::{ScopeSet, Secret, SecretHash};
@@ -9,8 +9,8 @@ use scopegate_store::Conn;
 
 use super::client::{authenticate_client, guess_attempt, Client, Credentials};
 use super::{
-    stored_scopes, GrantRefusal, Scoping, TokenError, ACCESS_TOKEN_TTL, APP_TOKEN_TTL,
-    REFRESH_TOKEN_TTL, ROTATION_GRACE,
+    GrantRefusal, Scoping, TokenError, ACCESS_TOKEN_TTL, APP_TOKEN_TTL, REFRESH_TOKEN_TTL,
+    ROTATION_GRACE,
 };
 use crate::config::Compat;
 use crate::state::Service;
@@ -98,7 +98,7 @@ pub async fn redeem_code(state: &Service, req: CodeRedemption) -> Result<Issued,
     let guess = guess_attempt(state, req.client.as_ref().and_then(|c| c.addr)).await?;
     // Public clients get rotating refresh tokens (RFC 9700 4.14); confidential ones only when the
     // platform enabled programmatic refresh for the app.
-    let wants_refresh = client.public || client.app.refresh_tokens;
+    let wants_refresh = client.public || client.app.has(Capability::RefreshTokens);
     let access = Secret::generate(state.entropy.as_ref(), "AQ");
     let refresh = Secret::generate(state.entropy.as_ref(), "AQ");
     let ctx = CodeContext {
@@ -223,7 +223,7 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
     };
     let approved = &x.client.approved;
     let scopes = x.scoping.carried(&base, approved);
-    base.scopes = scopes.to_comma_separated();
+    base.scopes = scopes.clone();
     let claims = x.scoping.token_scopes(&base, approved);
     store_issued(c, base, x.refresh_hash.as_ref())?;
     Ok(Ok((
@@ -406,7 +406,7 @@ fn refresh_in(
         }
     }
     // RFC 6749 6: the scope may narrow what the resource owner granted, never widen it.
-    let granted = stored_scopes(&rt);
+    let granted = rt.scopes.clone();
     let scopes = match &x.requested {
         Some(req) if !req.is_subset(&granted) => {
             return Ok(Err(Redeemed::Refused(TokenError::InvalidGrant(
@@ -463,7 +463,7 @@ fn issue_refreshed(
         client_id: x.client.app.client_id.clone(),
         grant_id: Some(grant_id),
         member_id: rt.member_id.clone(),
-        scopes: scopes.to_comma_separated(),
+        scopes: scopes.clone(),
         created_at: now,
         authorized_at: rt.authorized_at,
         expires_at: access_exp,
@@ -496,7 +496,7 @@ fn issue_refreshed(
 /// programs grant, durable before it is returned.
 pub async fn client_credentials(state: &Service, req: AppToken) -> Result<Issued, TokenError> {
     let client = authenticate_client(state, req.client.as_ref(), false).await?;
-    if !client.app.client_credentials {
+    if !client.app.has(Capability::ClientCredentials) {
         return Err(TokenError::UnauthorizedClient);
     }
     let requested = parse_scope(req.scope.as_deref())?;
@@ -518,7 +518,7 @@ pub async fn client_credentials(state: &Service, req: AppToken) -> Result<Issued
         client_id: client.app.client_id.clone(),
         grant_id: None,
         member_id: None,
-        scopes: scopes.to_comma_separated(),
+        scopes: scopes.clone(),
         created_at: now,
         authorized_at: now,
         expires_at: now + APP_TOKEN_TTL,

@@ -664,7 +664,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         client_id: DEMO_APP.into(),
         grant_id: None,
         member_id: member.map(|m| m.1.clone().into()),
-        scopes: ScopeSet::parse(&c.scopes).unwrap().to_comma_separated(),
+        scopes: ScopeSet::parse(&c.scopes).unwrap(),
         created_at: 0,
         authorized_at: 0,
         expires_at: i64::MAX,

@@ -201,7 +201,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let grant = s
         .state
         .store_for_tests()
-        .write(move |c| scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share", 1))
+        .write(move |c| scopegate_store::tokens::consent(c, DEMO_APP, &m, &scopes("w_share"), 1))
         .await
         .unwrap();
     let b = s.browser();
@@ -228,7 +228,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(g.scopes, "w_member_social");
+    assert_eq!(g.scopes, scopes("w_member_social"));
 }
 
 #[tokio::test]
@@ -249,14 +249,20 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
     s.state
         .store_for_tests()
         .write(move |c| {
-            let g = scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share,openid", now - 100)?;
+            let g = scopegate_store::tokens::consent(
+                c,
+                DEMO_APP,
+                &m,
+                &scopes("w_share,openid"),
+                now - 100,
+            )?;
             let t = scopegate_core::model::TokenRecord {
                 hash: scopegate_core::SecretHash::from_stored("old-token-hash".into()),
                 kind: scopegate_core::model::TokenKind::Access,
                 client_id: DEMO_APP.into(),
                 grant_id: Some(g.id),
                 member_id: Some(m.clone().into()),
-                scopes: "w_share,openid".into(),
+                scopes: scopes("w_share,openid"),
                 created_at: now - 100,
                 authorized_at: now - 100,
                 expires_at: now + 1000,
@@ -407,4 +413,8 @@ fn migrate_scan_gates_a_ci_and_speaks_json_and_sarif() {
         Some(0),
         "a clean tree passes"
     );
+}
+
+fn scopes(s: &str) -> scopegate_core::ScopeSet {
+    scopegate_core::ScopeSet::parse(s).unwrap()
 }

@@ -469,9 +469,7 @@ impl InProc {
         let now = self.state.now();
         let client = client_id.to_string();
         let member = member_id.map(str::to_string);
-        let scopes = scopegate_core::ScopeSet::parse(scopes)
-            .unwrap()
-            .to_comma_separated();
+        let scopes = scopegate_core::ScopeSet::parse(scopes).unwrap();
         let record = scopegate_core::model::TokenRecord {
             hash: self.state.keys.token_hash.hash(&token),
             kind: scopegate_core::model::TokenKind::Access,

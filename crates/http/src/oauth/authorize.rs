@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::authorize::{Answer, IssueCode, Issued};
-use scopegate_core::model::{App as AppRecord, Member};
+use scopegate_core::model::{App as AppRecord, Capability, Member};
 use scopegate_core::oauth::{resolve_member_scopes, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
 use scopegate_core::portal::effective_permissions;
@@ -219,7 +219,7 @@ async fn trusted_client(
             "The client_id does not belong to any registered application.",
         )));
     };
-    if native && !record.native_pkce {
+    if native && !record.has(Capability::NativePkce) {
         return Err(Rejection::Page(error_page(
             StatusCode::FORBIDDEN,
             "Not enough permissions",
@@ -337,7 +337,7 @@ fn scopes_of(
             record.extension_until.map(scopegate_app::clock::date_of),
         )
     {
-        requested = ScopeSet::parse(&record.default_scopes).unwrap_or_default();
+        requested = record.default_scopes.clone();
     }
     let effective = effective_permissions(&app.catalog, approved);
     let resolved: ResolvedScopes =

@@ -66,7 +66,7 @@ async fn render(
                         }
                         p { "You have granted the following access to the service:" }
                         ul.consents {
-                            @for scope in g.scopes.split(',').filter(|s| !s.is_empty()) {
+                            @for scope in g.scopes.iter() {
                                 li { (state.catalog.permission(scope).and_then(|p| p.consent.clone()).unwrap_or_else(|| scope.to_string())) }
                             }
                         }
