@@ -5,9 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_app::oauth::{
-    scope_string, GrantRefusal, Issued, ThrottleReason, TokenError, APP_TOKEN_TTL,
-};
+use scopegate_app::oauth::{GrantRefusal, Issued, ThrottleReason, TokenError, APP_TOKEN_TTL};
 use scopegate_app::Compat;
 use serde_json::json;
 
@@ -203,6 +201,14 @@ impl From<scopegate_app::Error> for OAuthError {
             }
             _ => OAuthError::new(status, ErrorCode::InvalidRequest, message),
         }
+    }
+}
+
+/// Prints a scope set the way the configured compatibility mode does.
+fn scope_string(compat: Compat, scopes: &scopegate_core::ScopeSet) -> String {
+    match compat {
+        Compat::Standard => scopes.to_space_separated(),
+        Compat::Linkedin => scopes.to_comma_separated(),
     }
 }
 
