@@ -1,12 +1,16 @@
 // Comparison server for bench/run: panva's oidc-provider behind node's
-// https.createServer on loopback, configured for the two flows scopegate is
-// measured on (client-credentials issuance and token introspection).
+// https.createServer on loopback, configured for the flows scopegate is measured
+// on: client-credentials issuance, token introspection, and the 3-legged code
+// flow (authorization code redemption, refresh, userinfo) with the library's
+// development login and consent pages (devInteractions: any login, any
+// password), which bench/lib/codes.mjs drives to pre-generate codes.
 //
 // Environment:
 //   BENCH_TLS_CERT, BENCH_TLS_KEY   PEM files (required)
 //   BENCH_OP_CLIENT_ID              default "bench"
 //   BENCH_OP_CLIENT_SECRET          default "bench-secret-0123456789abcdef"
 //   BENCH_OP_SCOPE                  default "api:read"
+//   BENCH_OP_REDIRECT_URI           default "https://127.0.0.1/cb"
 //   BENCH_OP_LISTEN_HOST            default "127.0.0.1"
 //   BENCH_OP_PORT                   default 0 (any free port)
 //
@@ -19,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 
 import Provider from 'oidc-provider';
+import { setStorage } from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const env = process.env;
 const certFile = env.BENCH_TLS_CERT;
@@ -32,6 +37,31 @@ const clientSecret = env.BENCH_OP_CLIENT_SECRET || 'bench-secret-0123456789abcde
 const scope = env.BENCH_OP_SCOPE || 'api:read';
 const host = env.BENCH_OP_LISTEN_HOST || '127.0.0.1';
 const port = Number(env.BENCH_OP_PORT || 0);
+const redirectUri = env.BENCH_OP_REDIRECT_URI || 'https://127.0.0.1/cb';
+
+// The default in-memory adapter keeps its entries in a 1000-entry LRU, which would drop the
+// pre-generated codes (tens of thousands) before they are redeemed. The same adapter over an
+// unbounded map that honours each entry's expiry: every token and code stays findable for its
+// lifetime, as in scopegate's store.
+class ExpiringMap {
+  #m = new Map();
+  get(key) {
+    const e = this.#m.get(key);
+    if (e === undefined) return undefined;
+    if (e.until && e.until < Date.now()) {
+      this.#m.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(key, value, maxAgeMs) {
+    this.#m.set(key, { value, until: maxAgeMs ? Date.now() + maxAgeMs : 0 });
+  }
+  delete(key) {
+    this.#m.delete(key);
+  }
+}
+setStorage(new ExpiringMap());
 
 // A fresh signing key per run instead of the library's built-in development
 // keystore (which logs a warning). Client-credentials tokens are opaque here
@@ -46,18 +76,30 @@ const configuration = {
     {
       client_id: clientId,
       client_secret: clientSecret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
+      grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: [redirectUri],
       token_endpoint_auth_method: 'client_secret_post',
-      scope,
+      scope: `openid profile ${scope}`,
     },
   ],
-  scopes: ['openid', 'offline_access', ...scope.split(' ')],
+  scopes: ['openid', 'offline_access', 'profile', ...scope.split(' ')],
+  claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name', 'locale'] },
+  // Every login is a member with the same profile, as scopegate's userinfo answers.
+  findAccount: async (ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub, name: 'Test Member', given_name: 'Test', family_name: 'Member', locale: 'en-US' }),
+  }),
+  // As scopegate: a refresh token for every code of a client allowed to refresh (no
+  // offline_access scope needed), kept on refresh by a confidential client (no rotation),
+  // and no PKCE demanded of a confidential client (bench/run redeems without a verifier).
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: () => false,
+  pkce: { required: () => false },
   jwks: { keys: [signingJwk] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     introspection: {
       enabled: true,
@@ -71,12 +113,14 @@ const configuration = {
   ttl: {
     AccessToken: 3600,
     ClientCredentials: 3600,
+    AuthorizationCode: 600,
     Grant: 3600,
+    RefreshToken: 86400,
     IdToken: 3600,
     Interaction: 600,
     Session: 3600,
   },
-  // Default in-memory adapter (a bounded LRU); no `adapter` key on purpose.
+  // Default in-memory adapter (over the unbounded map above); no `adapter` key on purpose.
 };
 
 const server = https.createServer({
