@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use scopegate_app::authorize::{Answer, IssueCode, Issued};
+use scopegate_app::authorize::{
+    Answer, AuthorizeRequest, IssueCode, Issued, PendingError, RequestId, Seed,
+};
 use scopegate_core::model::{App as AppRecord, Capability, Member};
 use scopegate_core::oauth::{resolve_member_scopes, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
@@ -20,32 +22,6 @@ use crate::web::session::{self, SignedIn};
 use scopegate_app::config::Compat;
 use scopegate_app::signing::{pairwise_sub, verify_id_token_hint, HintFailure};
 use scopegate_app::state::{Service, ServiceState};
-
-/// A validated authorization request.
-#[derive(Debug, Clone)]
-pub struct AuthRequest {
-    pub app: AppRecord,
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub resolved: ResolvedScopes,
-    pub code_challenge: Option<String>,
-    pub nonce: Option<String>,
-    pub prompt: Prompt,
-    /// OIDC max_age: the longest time since sign-in the member may have (seconds).
-    pub max_age: Option<i64>,
-    /// OIDC login_hint: prefills the sign-in form.
-    pub login_hint: Option<String>,
-    /// The only End-User this request may be answered for: the `sub` of a verified
-    /// `id_token_hint`, or an ID token `sub` value in the `claims` parameter (OIDC Core 3.1.2.1,
-    /// 5.5.1). Pairwise, so it is compared with the member's `sub` for this app.
-    pub required_sub: Option<String>,
-    /// The OIDC Core 5.5 `claims` request. Claims are released by the consented scopes (see
-    /// docs/oauth.md); the request is kept for the rules it carries (`sub`, essential `acr`).
-    pub claims: Option<ClaimsRequest>,
-    pub native: bool,
-    /// The request's parameters as received, to carry through sign-in and consent.
-    pub query: String,
-}
 
 /// Why a request cannot proceed.
 pub enum Rejection {
@@ -133,7 +109,7 @@ pub async fn validate(
     app: &Service,
     params: &Params,
     native: bool,
-) -> Result<AuthRequest, Rejection> {
+) -> Result<AuthorizeRequest, Rejection> {
     let (record, approved, redirect_uri) = trusted_client(app, params, native).await?;
     let state = params.get("state").map(str::to_string);
     let fail = |(error, description): Refusal| {
@@ -154,7 +130,7 @@ pub async fn validate(
     // (pages and claims exist in English only, and OIDC Core 3.1.2.1 says unsupported locales
     // SHOULD NOT cause an error), display (one responsive page serves every value), acr_values
     // (voluntary, and scopegate asserts no acr). Unknown parameters are ignored (RFC 6749 3.1).
-    Ok(AuthRequest {
+    Ok(AuthorizeRequest {
         app: record,
         redirect_uri,
         state,
@@ -167,7 +143,6 @@ pub async fn validate(
             .get("login_hint")
             .map(|h| h.chars().take(254).collect()),
         required_sub: oidc.required_sub,
-        claims: oidc.claims,
         native,
         query: params
             .iter()
@@ -357,7 +332,6 @@ struct OidcParams {
     max_age: Option<i64>,
     nonce: Option<String>,
     prompt: Prompt,
-    claims: Option<ClaimsRequest>,
     required_sub: Option<String>,
 }
 
@@ -423,17 +397,8 @@ async fn oidc_params(
         max_age,
         nonce,
         prompt,
-        claims,
         required_sub,
     })
-}
-
-fn endpoint(native: bool) -> &'static str {
-    if native {
-        "/oauth/native-pkce/authorization"
-    } else {
-        "/oauth/v2/authorization"
-    }
 }
 
 /// GET|POST /oauth/v2/authorization
@@ -526,11 +491,68 @@ async fn entry(
             )
         }
     };
-    let req = match validate(state, &params, native).await {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
+    match validate(state, &params, native).await {
+        Ok(req) => answer(state, &req, None, &headers).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// GET /oauth/v2/authorization/continue?request=ID: a pending request, resumed after sign-in.
+pub async fn resume(
+    State(state): State<ServiceState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = request_id(uri.query()) else {
+        return expired_page();
     };
-    let signed_in = match session::current(state, &headers).await {
+    match scopegate_app::authorize::pending(&state, &id).await {
+        Ok(req) => answer(&state, &req, Some(&id), &headers).await,
+        Err(e) => pending_failure(&e),
+    }
+}
+
+/// The pending request id in a query or form (`request=ID`): the only thing the browser
+/// carries for a request through sign-in and consent. Missing, repeated or malformed is none.
+pub fn request_id(query: Option<&str>) -> Option<RequestId> {
+    let params = Params::parse(query?).ok()?;
+    RequestId::parse(params.get("request")?)
+}
+
+/// Where the member goes back to after signing in for pending request `id`.
+pub fn continue_path(id: &RequestId) -> String {
+    format!("/oauth/v2/authorization/continue?request={}", id.expose())
+}
+
+/// A pending request that cannot be resumed: started again from the app, never guessed at.
+pub fn pending_failure(e: &PendingError) -> Response {
+    match e {
+        PendingError::Expired => expired_page(),
+        PendingError::Failed(e) => crate::web::layout::unavailable_page(
+            "authorization: reading the pending request",
+            e,
+            "Please try again in a moment.",
+        ),
+    }
+}
+
+fn expired_page() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Request expired",
+        "This sign-in request expired. Start again from the app.",
+    )
+}
+
+/// Answers a validated request for whoever is signed in: the code, the consent screen, the
+/// sign-in page or a `prompt=none` error. `id` is the request's pending id once it has one.
+async fn answer(
+    state: &Service,
+    req: &AuthorizeRequest,
+    id: Option<&RequestId>,
+    headers: &HeaderMap,
+) -> Response {
+    let signed_in = match session::current(state, headers).await {
         Ok(s) => s,
         Err(e) => return crate::web::layout::failure_page(&e),
     };
@@ -545,29 +567,33 @@ async fn entry(
                 // Whole seconds: an elapsed time of m seconds may really be up to m + 1, so
                 // it counts as older than max_age (erring towards a fresh sign-in).
                 .is_none_or(|m| m > 0 && now - s.session.auth_time < m)
-            && is_required_member(state, &req, &s.member)
+            && is_required_member(state, req, &s.member)
     };
     let Some(signed_in) = signed_in.filter(usable) else {
-        return sign_in_first(state, &req);
+        return sign_in_first(state, req, id).await;
     };
     // This request may come from any site the member visits (a navigation, a form: SameSite=Lax
     // lets both carry the session), so it never records consent: it either answers from the
     // grant as stored, or shows the screen whose Allow (a POST with the CSRF token) records it.
-    let decision = consent_decision(state, &req, &signed_in.member).await;
+    let decision = consent_decision(state, req, &signed_in.member).await;
     match decision {
         Ok(Consent::Skip) if !req.prompt.consent => {
-            issue_code(state, &req, &signed_in, Answer::Covered).await
+            issue_code(state, req, id, &signed_in, Answer::Covered).await
         }
-        Ok(_) if req.prompt.none => consent_required(state, &req),
-        Ok(Consent::Show { reauthorize }) => consent_page(state, &req, &signed_in, reauthorize),
-        Ok(Consent::Skip) => consent_page(state, &req, &signed_in, false),
+        Ok(_) if req.prompt.none => consent_required(state, req),
+        Ok(Consent::Show { reauthorize }) => consent_page(state, req, id, &signed_in, reauthorize).await,
+        Ok(Consent::Skip) => consent_page(state, req, id, &signed_in, false).await,
         Err(r) => r,
     }
 }
 
 /// No usable session: to the sign-in page, coming back to the request afterwards, or
 /// `login_required` for `prompt=none` (OIDC Core 3.1.2.6).
-fn sign_in_first(state: &Service, req: &AuthRequest) -> Response {
+async fn sign_in_first(
+    state: &Service,
+    req: &AuthorizeRequest,
+    id: Option<&RequestId>,
+) -> Response {
     if req.prompt.none {
         let description = if req.required_sub.is_some() {
             "The End-User the request names is not signed in"
@@ -582,7 +608,11 @@ fn sign_in_first(state: &Service, req: &AuthRequest) -> Response {
             description,
         );
     }
-    let next = format!("{}?{}", endpoint(req.native), after_sign_in(&req.query));
+    let id = match pending_id(state, req, id).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let next = continue_path(&id);
     let mut res = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/login?next={}", encode(&next))) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -591,7 +621,7 @@ fn sign_in_first(state: &Service, req: &AuthRequest) -> Response {
 }
 
 /// OIDC Core 3.1.2.6: `prompt=none` and the request needs the consent screen.
-fn consent_required(state: &Service, req: &AuthRequest) -> Response {
+fn consent_required(state: &Service, req: &AuthorizeRequest) -> Response {
     error_redirect(
         state,
         &req.redirect_uri,
@@ -603,40 +633,33 @@ fn consent_required(state: &Service, req: &AuthRequest) -> Response {
 
 /// True unless the request names another End-User than `member` (id_token_hint, or a `sub`
 /// value in the claims parameter).
-fn is_required_member(state: &Service, req: &AuthRequest, member: &Member) -> bool {
+fn is_required_member(state: &Service, req: &AuthorizeRequest, member: &Member) -> bool {
     req.required_sub
         .as_deref()
         .is_none_or(|sub| pairwise_sub(state, &req.app.client_id, &member.id) == sub)
 }
 
-/// The request to resume once the member has signed in. `prompt=login` and `max_age` have been
-/// honoured by that sign-in, so they are dropped: kept, they would send the member back to the
-/// sign-in page whenever the round trip crossed a second boundary (`max_age=0`). Other prompt
-/// values (`consent`) and the id_token_hint stay: the hint is checked again against whoever
-/// signed in.
-fn after_sign_in(query: &str) -> String {
-    let Ok(params) = Params::parse(query) else {
-        return query.to_string();
-    };
-    params
-        .iter()
-        .filter(|(k, _)| *k != "max_age")
-        .filter_map(|(k, v)| {
-            if k != "prompt" {
-                return Some((k, v.to_string()));
-            }
-            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
-            let rest = rest.join(" ");
-            (!rest.trim().is_empty()).then_some((k, rest))
-        })
-        .map(|(k, v)| format!("{}={}", encode(k), encode(&v)))
-        .collect::<Vec<_>>()
-        .join("&")
+/// The request's pending id: the one it was resumed by, or a new one (the request is stored).
+async fn pending_id(
+    state: &Service,
+    req: &AuthorizeRequest,
+    id: Option<&RequestId>,
+) -> Result<RequestId, Response> {
+    if let Some(id) = id {
+        return Ok(id.clone());
+    }
+    scopegate_app::authorize::begin(state, req).await.map_err(|e| {
+        crate::web::layout::unavailable_page(
+            "authorization: storing the pending request",
+            &e,
+            "Please try again in a moment.",
+        )
+    })
 }
 
 async fn consent_decision(
     state: &Service,
-    req: &AuthRequest,
+    req: &AuthorizeRequest,
     member: &Member,
 ) -> Result<Consent, Response> {
     scopegate_app::authorize::consent_decision(
@@ -655,12 +678,17 @@ async fn consent_decision(
     })
 }
 
-fn consent_page(
+async fn consent_page(
     state: &Service,
-    req: &AuthRequest,
+    req: &AuthorizeRequest,
+    id: Option<&RequestId>,
     signed_in: &SignedIn,
     reauthorize: bool,
 ) -> Response {
+    let id = match pending_id(state, req, id).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let app = &req.app;
     let platform = &state.catalog.platform.name;
     let viewer = signed_in.viewer();
@@ -704,8 +732,8 @@ fn consent_page(
                     p.hint { "You can stop its access at any time on " a href="/psettings/permitted-services" { "Permitted services" } "." }
                     form method="post" action="/oauth/v2/authorization/consent" {
                         (csrf_field(&signed_in.session.csrf))
-                        input type="hidden" name="request" value=(req.query);
-                        input type="hidden" name="native" value=(if req.native { "1" } else { "0" });
+                        // Only the pending request's id: the request itself stays on the server.
+                        input type="hidden" name="request" value=(id.expose());
                         div.actions {
                             button type="submit" name="action" value="allow" { "Allow" }
                             button.secondary type="submit" name="action" value="cancel" { "Cancel" }
@@ -762,15 +790,14 @@ pub async fn consent(
             "The form expired or did not come from this site. Start again from the application.",
         );
     }
-    let native = form.get("native") == Some("1");
-    let params = match Params::parse(form.get("request").unwrap_or("")) {
-        Ok(p) => p,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.to_string()),
+    // The id and the member's answer are all the form is read for: the request was validated
+    // when it arrived and is read back from the store, not from hidden fields.
+    let Some(id) = form.get("request").and_then(RequestId::parse) else {
+        return expired_page();
     };
-    // Everything is validated again: hidden fields are client input like any other.
-    let req = match validate(&state, &params, native).await {
+    let req = match scopegate_app::authorize::pending(&state, &id).await {
         Ok(r) => r,
-        Err(r) => return r.into_response(),
+        Err(e) => return pending_failure(&e),
     };
     // The member may have switched accounts in another tab since the screen was shown.
     if !is_required_member(&state, &req, &signed_in.member) {
@@ -783,13 +810,23 @@ pub async fn consent(
         );
     }
     match form.get("action") {
-        Some("allow") => issue_code(&state, &req, &signed_in, Answer::Consented).await,
-        _ => error_redirect(
-            &state,
-            &req.redirect_uri,
-            req.state.as_deref(),
-            cancelled(&state, "user_cancelled_authorize"),
-            "The member refused to authorize the permissions request from your application",
+        Some("allow") => issue_code(&state, &req, Some(&id), &signed_in, Answer::Consented).await,
+        Some("cancel") => {
+            if let Err(e) = scopegate_app::authorize::forget(&state, &id).await {
+                return crate::web::layout::failure_page(&e);
+            }
+            error_redirect(
+                &state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                cancelled(&state, "user_cancelled_authorize"),
+                "The member refused to authorize the permissions request from your application",
+            )
+        }
+        _ => error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The form did not say Allow or Cancel.",
         ),
     }
 }
@@ -806,10 +843,15 @@ pub fn cancelled(state: &Service, linkedin: &'static str) -> &'static str {
 /// Issues a code (`scopegate_app::authorize::issue_code`) and sends it to the client.
 async fn issue_code(
     state: &Service,
-    req: &AuthRequest,
+    req: &AuthorizeRequest,
+    id: Option<&RequestId>,
     signed_in: &SignedIn,
     answer: Answer,
 ) -> Response {
+    let request = match id {
+        Some(id) => Seed::Pending(id),
+        None => Seed::Query(&req.query),
+    };
     let input = IssueCode {
         client_id: &req.app.client_id,
         member: &signed_in.member,
@@ -819,14 +861,21 @@ async fn issue_code(
         code_challenge: req.code_challenge.as_deref(),
         nonce: req.nonce.as_deref(),
         native: req.native,
-        request: &req.query,
+        request,
         ttl: scopegate_app::oauth::code_ttl(state.config.compat),
         answer,
     };
     let code = match scopegate_app::authorize::issue_code(state, input).await {
         Ok(Issued::Code(code)) => code,
         Ok(Issued::NotCovered) if req.prompt.none => return consent_required(state, req),
-        Ok(Issued::NotCovered) => return consent_page(state, req, signed_in, false),
+        Ok(Issued::NotCovered) => return consent_page(state, req, id, signed_in, false).await,
+        Ok(Issued::Answered) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Request already answered",
+                "This sign-in request was answered already. Start again from the app.",
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "authorization: storing the code failed");
             return error_redirect(
