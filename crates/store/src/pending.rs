@@ -45,7 +45,10 @@ pub fn get(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<Option<
 
 /// Forgets a pending request (answered or cancelled); true if it was there.
 pub fn delete(c: &mut dyn Conn, hash: &SecretHash) -> Result<bool> {
-    Ok(c.execute("DELETE FROM pending_requests WHERE hash = $1", params![hash])? > 0)
+    Ok(c.execute(
+        "DELETE FROM pending_requests WHERE hash = $1",
+        params![hash],
+    )? > 0)
 }
 
 /// Deletes at most `batch` pending requests that expired before `before`, through the expiry

@@ -719,19 +719,35 @@ async fn pending_requests_are_read_unexpired_deleted_and_purged(store: &Store) {
         .unwrap();
     let read = |name: &'static str, now| store.read(move |conn| pending::get(conn, &h(name), now));
     assert_eq!(read("a", 199).await.unwrap(), Some(a));
-    assert_eq!(read("a", 200).await.unwrap(), None, "expired at its expiry time");
+    assert_eq!(
+        read("a", 200).await.unwrap(),
+        None,
+        "expired at its expiry time"
+    );
     assert_eq!(read("zzz", 0).await.unwrap(), None);
-    assert!(store.write(|conn| pending::delete(conn, &h("b"))).await.unwrap());
-    assert!(!store.write(|conn| pending::delete(conn, &h("b"))).await.unwrap());
+    assert!(store
+        .write(|conn| pending::delete(conn, &h("b")))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|conn| pending::delete(conn, &h("b")))
+        .await
+        .unwrap());
     assert_eq!(read("b", 0).await.unwrap(), None);
     // Only what expired before the cut-off goes, oldest first, at most a batch at a time.
     assert_eq!(
-        store.write(|conn| pending::purge_expired(conn, 201, 1)).await.unwrap(),
+        store
+            .write(|conn| pending::purge_expired(conn, 201, 1))
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(read("a", 0).await.unwrap(), Some(record("a", 200)));
     assert_eq!(
-        store.write(|conn| pending::purge_expired(conn, 201, 10)).await.unwrap(),
+        store
+            .write(|conn| pending::purge_expired(conn, 201, 10))
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(read("a", 0).await.unwrap(), None);

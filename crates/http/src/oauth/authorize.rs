@@ -498,11 +498,7 @@ async fn entry(
 }
 
 /// GET /oauth/v2/authorization/continue?request=ID: a pending request, resumed after sign-in.
-pub async fn resume(
-    State(state): State<ServiceState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn resume(State(state): State<ServiceState>, uri: Uri, headers: HeaderMap) -> Response {
     let Some(id) = request_id(uri.query()) else {
         return expired_page();
     };
@@ -581,7 +577,9 @@ async fn answer(
             issue_code(state, req, id, &signed_in, Answer::Covered).await
         }
         Ok(_) if req.prompt.none => consent_required(state, req),
-        Ok(Consent::Show { reauthorize }) => consent_page(state, req, id, &signed_in, reauthorize).await,
+        Ok(Consent::Show { reauthorize }) => {
+            consent_page(state, req, id, &signed_in, reauthorize).await
+        }
         Ok(Consent::Skip) => consent_page(state, req, id, &signed_in, false).await,
         Err(r) => r,
     }
@@ -648,13 +646,15 @@ async fn pending_id(
     if let Some(id) = id {
         return Ok(id.clone());
     }
-    scopegate_app::authorize::begin(state, req).await.map_err(|e| {
-        crate::web::layout::unavailable_page(
-            "authorization: storing the pending request",
-            &e,
-            "Please try again in a moment.",
-        )
-    })
+    scopegate_app::authorize::begin(state, req)
+        .await
+        .map_err(|e| {
+            crate::web::layout::unavailable_page(
+                "authorization: storing the pending request",
+                &e,
+                "Please try again in a moment.",
+            )
+        })
 }
 
 async fn consent_decision(

@@ -11,11 +11,11 @@ use scopegate_core::Secret;
 use crate::extract::form::StrictForm;
 use crate::form::Params;
 use crate::oauth::authorize::{error_redirect, pending_failure, request_id};
-use scopegate_app::authorize::{AuthorizeRequest, PendingError, RequestId};
 use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
+use scopegate_app::authorize::{AuthorizeRequest, PendingError, RequestId};
 use scopegate_app::state::{Service, ServiceState};
 
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
@@ -120,7 +120,13 @@ fn form_page(
 pub async fn page_handler(state: &ServiceState, next: Option<String>) -> Response {
     let next = safe_next(next.as_deref());
     match authorization_of(state, &next).await {
-        Ok(auth) => form_page(state, &next, auth.as_ref().map(|(_, r)| r), None, StatusCode::OK),
+        Ok(auth) => form_page(
+            state,
+            &next,
+            auth.as_ref().map(|(_, r)| r),
+            None,
+            StatusCode::OK,
+        ),
         Err(page) => page,
     }
 }
