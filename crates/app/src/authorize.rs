@@ -13,6 +13,11 @@ use scopegate_store::{apps, tokens, Conn};
 use crate::error::{Error, Result};
 use crate::Service;
 
+mod validate;
+pub use validate::{
+    trusted_client, validate, ErrorRedirect, Refusal, RequestParams, Trusted, Untrusted,
+};
+
 /// How long a request may wait for the member to sign in and answer (seconds).
 pub const PENDING_TTL: i64 = 10 * 60;
 

@@ -7,37 +7,18 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::authorize::{
-    Answer, AuthorizeRequest, IssueCode, Issued, PendingError, RequestId, Seed,
+    trusted_client, validate, Answer, AuthorizeRequest, IssueCode, Issued, PendingError, Refusal,
+    RequestId, RequestParams, Seed, Untrusted,
 };
-use scopegate_core::model::{App as AppRecord, Capability, Member};
-use scopegate_core::oauth::{resolve_member_scopes, Consent, ResolvedScopes};
-use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
-use scopegate_core::portal::effective_permissions;
-use scopegate_core::redirect::matches_registered;
-use scopegate_core::ScopeSet;
+use scopegate_core::model::Member;
+use scopegate_core::oauth::Consent;
 
 use crate::form::{encode, FormError, Params};
 use crate::web::layout::{self, csrf_field, error_page, page};
 use crate::web::session::{self, SignedIn};
 use scopegate_app::config::Compat;
-use scopegate_app::signing::{pairwise_sub, verify_id_token_hint, HintFailure};
+use scopegate_app::signing::pairwise_sub;
 use scopegate_app::state::{Service, ServiceState};
-
-/// Why a request cannot proceed.
-pub enum Rejection {
-    /// Shown on scopegate: the client or redirect URL cannot be trusted (RFC 6749 4.1.2.1).
-    Page(Response),
-    /// Sent back to the verified redirect URL.
-    Redirect(Response),
-}
-
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        match self {
-            Rejection::Page(r) | Rejection::Redirect(r) => r,
-        }
-    }
-}
 
 /// Builds the redirect to the client with `params` appended, plus `iss` (RFC 9207).
 pub fn redirect_to(app: &Service, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
@@ -82,323 +63,68 @@ pub fn error_redirect(
     redirect_to(app, req_redirect, &params)
 }
 
-fn same_loopback_ignoring_port(requested: &str, registered: &[String]) -> bool {
-    let strip = |s: &str| {
-        url::Url::parse(s)
-            .ok()
-            .filter(|u| {
-                u.host()
-                    .is_some_and(|h| scopegate_core::redirect::is_loopback_host(&h))
-            })
-            .map(|mut u| {
-                let _ = u.set_port(None);
-                u.to_string()
-            })
-    };
-    let Some(r) = strip(requested) else {
-        return false;
-    };
-    registered
-        .iter()
-        .any(|reg| strip(reg).as_deref() == Some(r.as_str()))
-}
+impl RequestParams for Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        Params::get(self, name)
+    }
 
-/// Validates an authorization request. Until the client and redirect URL are verified, every
-/// error is a page on scopegate; after, errors go back to the client.
-pub async fn validate(
-    app: &Service,
-    params: &Params,
-    native: bool,
-) -> Result<AuthorizeRequest, Rejection> {
-    let (record, approved, redirect_uri) = trusted_client(app, params, native).await?;
-    let state = params.get("state").map(str::to_string);
-    let fail = |(error, description): Refusal| {
-        Rejection::Redirect(error_redirect(
-            app,
-            &redirect_uri,
-            state.as_deref(),
-            error,
-            &description,
-        ))
-    };
-    let code_challenge = checked_shape(params, native).map_err(&fail)?;
-    let resolved = scopes_of(app, params, &record, &approved).map_err(&fail)?;
-    let oidc = oidc_params(app, params, &record.client_id)
-        .await
-        .map_err(&fail)?;
-    // Accepted and deliberately not acted on (docs/oauth.md): ui_locales and claims_locales
-    // (pages and claims exist in English only, and OIDC Core 3.1.2.1 says unsupported locales
-    // SHOULD NOT cause an error), display (one responsive page serves every value), acr_values
-    // (voluntary, and scopegate asserts no acr). Unknown parameters are ignored (RFC 6749 3.1).
-    Ok(AuthorizeRequest {
-        app: record,
-        redirect_uri,
-        state,
-        resolved,
-        code_challenge,
-        nonce: oidc.nonce,
-        prompt: oidc.prompt,
-        max_age: oidc.max_age,
-        login_hint: params
-            .get("login_hint")
-            .map(|h| h.chars().take(254).collect()),
-        required_sub: oidc.required_sub,
-        native,
-        query: params
-            .iter()
+    fn encoded(&self) -> String {
+        self.iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect::<Vec<_>>()
-            .join("&"),
-    })
+            .join("&")
+    }
 }
 
-/// A refusal sent back to the verified redirect URL: the error code and its description.
-type Refusal = (&'static str, String);
-
-fn refuse(error: &'static str, description: &str) -> Refusal {
-    (error, description.to_string())
-}
-
-/// The client and redirect URL, verified before anything goes back to the client: every
-/// failure here is a page on scopegate (RFC 6749 4.1.2.1).
-async fn trusted_client(
-    app: &Service,
-    params: &Params,
-    native: bool,
-) -> Result<(AppRecord, Vec<String>, String), Rejection> {
-    let Some(client_id) = params.get("client_id") else {
-        return Err(Rejection::Page(error_page(
-            StatusCode::BAD_REQUEST,
-            "Client_id doesn't match",
-            "The request has no client_id.",
-        )));
-    };
-    let found = scopegate_app::authorize::client(app, client_id)
-        .await
-        .map_err(|e| {
-            Rejection::Page(crate::web::layout::unavailable_page(
+/// The answer to a refused request: the error page while the client or its redirect URL is
+/// unverified, the error redirect after (RFC 6749 4.1.2.1). Page texts follow LinkedIn's.
+pub fn refused(state: &Service, refusal: Refusal) -> Response {
+    let (status, title, message) = match refusal {
+        Refusal::Redirect(r) => {
+            return error_redirect(
+                state,
+                &r.redirect_uri,
+                r.state.as_deref(),
+                r.error,
+                &r.description,
+            )
+        }
+        Refusal::Unavailable(e) => {
+            return crate::web::layout::unavailable_page(
                 "authorization",
                 &e,
                 "Please try again in a moment.",
-            ))
-        })?;
-    let Some(scopegate_app::authorize::Client {
-        app: record,
-        redirect_uris: registered,
-        approved_programs: approved,
-    }) = found
-    else {
-        return Err(Rejection::Page(error_page(
-            StatusCode::UNAUTHORIZED,
-            "Client_id doesn't match",
-            "The client_id does not belong to any registered application.",
-        )));
-    };
-    if native && !record.has(Capability::NativePkce) {
-        return Err(Rejection::Page(error_page(
-            StatusCode::FORBIDDEN,
-            "Not enough permissions",
-            "Not enough permissions to access Native PKCE protocol.",
-        )));
-    }
-    let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(Rejection::Page(error_page(
-            StatusCode::BAD_REQUEST,
-            "Redirect_uri doesn't match",
-            "The request has no redirect_uri.",
-        )));
-    };
-    // RFC 9700 2.1: exact string matching, except the port of a native app's loopback URL.
-    let matched = if native {
-        same_loopback_ignoring_port(redirect_uri, &registered)
-    } else {
-        matches_registered(redirect_uri, &registered).is_some()
-    };
-    if !matched {
-        return Err(Rejection::Page(error_page(
-            StatusCode::UNAUTHORIZED,
-            "Redirect_uri doesn't match",
-            "The redirect_uri does not match any redirect URL registered for this application.",
-        )));
-    }
-    Ok((record, approved, redirect_uri.to_string()))
-}
-
-/// The response type, the unsupported request objects and PKCE; the code challenge if any.
-fn checked_shape(params: &Params, native: bool) -> Result<Option<String>, Refusal> {
-    match params.get("response_type") {
-        Some("code") => {}
-        None => {
-            return Err(refuse(
-                "invalid_request",
-                "A required parameter \"response_type\" is missing",
-            ))
+            )
         }
-        Some(_) => {
-            return Err(refuse(
-                "unsupported_response_type",
-                "response_type must be code",
-            ))
-        }
-    }
-    for unsupported in ["request", "request_uri", "registration"] {
-        if params.has(unsupported) {
-            let error = match unsupported {
-                "request" => "request_not_supported",
-                "request_uri" => "request_uri_not_supported",
-                _ => "registration_not_supported",
-            };
-            return Err(refuse(
-                error,
-                &format!("the {unsupported} parameter is not supported"),
-            ));
-        }
-    }
-    let code_challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
-        (Some(ch), Some("S256")) => {
-            if ch.len() != 43
-                || !ch
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(refuse("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"));
-            }
-            Some(ch.to_string())
-        }
-        (Some(_), _) => {
-            return Err(refuse(
-                "invalid_request",
-                "code_challenge_method must be S256",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(refuse(
-                "invalid_request",
-                "code_challenge_method was sent without code_challenge",
-            ))
-        }
-        (None, None) if native => {
-            return Err(refuse(
-                "invalid_request",
-                "the native PKCE flow requires code_challenge with code_challenge_method=S256",
-            ))
-        }
-        (None, None) => None,
-    };
-    Ok(code_challenge)
-}
-
-/// The scopes the request resolves to under the app's approved programs.
-fn scopes_of(
-    app: &Service,
-    params: &Params,
-    record: &AppRecord,
-    approved: &[String],
-) -> Result<ResolvedScopes, Refusal> {
-    let today = scopegate_app::clock::date_of(app.now());
-    let mut requested = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s).map_err(|e| refuse("invalid_scope", &e.to_string()))?,
-        None => ScopeSet::default(),
-    };
-    // Seed 002: without `scope`, the app's default scopes apply only before the sunset or under
-    // an extension a platform admin granted; otherwise the request is refused below.
-    if requested.is_empty()
-        && scopegate_core::oauth::default_scopes_allowed(
-            app.catalog.platform.default_scope_sunset,
-            today,
-            record.extension_until.map(scopegate_app::clock::date_of),
-        )
-    {
-        requested = record.default_scopes.clone();
-    }
-    let effective = effective_permissions(&app.catalog, approved);
-    let resolved: ResolvedScopes =
-        resolve_member_scopes(&app.catalog, &effective, &requested, today).map_err(|refusal| {
-            let mut description = refusal.description();
-            if app.config.compat == Compat::Linkedin {
-                // LinkedIn sends the quotes HTML-escaped (reference 1.4).
-                description = description.replace('"', "&quot;");
-            }
-            refuse("unauthorized_scope_error", &description)
-        })?;
-    Ok(resolved)
-}
-
-/// The OpenID Connect parameters of a request.
-struct OidcParams {
-    max_age: Option<i64>,
-    nonce: Option<String>,
-    prompt: Prompt,
-    required_sub: Option<String>,
-}
-
-/// max_age, nonce, prompt, claims and id_token_hint (OIDC Core 3.1.2.1, 5.5).
-async fn oidc_params(
-    app: &Service,
-    params: &Params,
-    client_id: &str,
-) -> Result<OidcParams, Refusal> {
-    let max_age = match params.get("max_age") {
-        None => None,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
-            _ => {
-                return Err(refuse(
-                    "invalid_request",
-                    "max_age must be a non-negative number of seconds",
-                ))
-            }
+        Refusal::Untrusted(u) => match u {
+            Untrusted::NoClientId => (
+                StatusCode::BAD_REQUEST,
+                "Client_id doesn't match",
+                "The request has no client_id.",
+            ),
+            Untrusted::UnknownClient => (
+                StatusCode::UNAUTHORIZED,
+                "Client_id doesn't match",
+                "The client_id does not belong to any registered application.",
+            ),
+            Untrusted::NativeNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "Not enough permissions",
+                "Not enough permissions to access Native PKCE protocol.",
+            ),
+            Untrusted::NoRedirectUri => (
+                StatusCode::BAD_REQUEST,
+                "Redirect_uri doesn't match",
+                "The request has no redirect_uri.",
+            ),
+            Untrusted::RedirectMismatch => (
+                StatusCode::UNAUTHORIZED,
+                "Redirect_uri doesn't match",
+                "The redirect_uri does not match any redirect URL registered for this application.",
+            ),
         },
     };
-    let nonce = params.get("nonce").map(|n| n.chars().take(512).collect());
-    let prompt = Prompt::parse(params.get("prompt"))
-        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
-    // OIDC Core 5.5: malformed JSON is the client's error; a well-formed request for claims we
-    // do not have is not.
-    let claims = params
-        .get("claims")
-        .map(ClaimsRequest::parse)
-        .transpose()
-        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
-    if claims
-        .as_ref()
-        .is_some_and(|c| c.essential_acr_values().is_some())
-    {
-        // OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
-        // scopegate has one way to sign in and asserts no acr value, so none can be met.
-        return Err(refuse(
-            "unmet_authentication_requirements",
-            "the essential acr values requested cannot be met: this server asserts no acr",
-        ));
-    }
-    let hinted = match params.get("id_token_hint") {
-        None => None,
-        Some(hint) => match verify_id_token_hint(app, hint, client_id).await {
-            Ok(sub) => Some(sub),
-            Err(HintFailure::Invalid(e)) => return Err(refuse("invalid_request", &e.to_string())),
-            Err(HintFailure::Store) => {
-                return Err(refuse("temporarily_unavailable", "Please try again"))
-            }
-        },
-    };
-    let required_sub =
-        match (hinted, claims.as_ref().and_then(|c| c.required_sub())) {
-            (Some(h), Some(c)) if h != c => return Err(refuse(
-                "invalid_request",
-                "id_token_hint and the sub value of the claims parameter name different End-Users",
-            )),
-            (Some(h), _) => Some(h),
-            (None, c) => c.map(str::to_string),
-        };
-    Ok(OidcParams {
-        max_age,
-        nonce,
-        prompt,
-        required_sub,
-    })
+    error_page(status, title, message)
 }
 
 /// GET|POST /oauth/v2/authorization
@@ -443,21 +169,10 @@ async fn unparseable(state: &ServiceState, raw: &str, e: &FormError, native: boo
         return page();
     };
     let request_state = once("state");
-    let mut query = format!(
-        "client_id={}&redirect_uri={}",
-        encode(&client_id),
-        encode(&redirect_uri)
-    );
-    if let Some(s) = &request_state {
-        query.push_str(&format!("&state={}", encode(s)));
-    }
-    let Ok(trusted) = Params::parse(&query) else {
-        return page();
-    };
-    match validate(state, &trusted, native).await {
-        Err(Rejection::Page(p)) => p,
+    match trusted_client(state, Some(&client_id), Some(&redirect_uri), native).await {
+        Err(r) => refused(state, r),
         // The client and the redirect URL passed: the rest of the request is what failed.
-        _ => error_redirect(
+        Ok(_) => error_redirect(
             state,
             &redirect_uri,
             request_state.as_deref(),
@@ -493,7 +208,7 @@ async fn entry(
     };
     match validate(state, &params, native).await {
         Ok(req) => answer(state, &req, None, &headers).await,
-        Err(r) => r.into_response(),
+        Err(r) => refused(state, r),
     }
 }
 

@@ -135,6 +135,23 @@ pub async fn show(State(state): State<ServiceState>, Query(q): Query<NextQuery>)
     page_handler(&state, q.next).await
 }
 
+/// Cancel on the sign-in page: the pending request ends and the client hears why.
+async fn cancel(state: &Service, auth: Option<(RequestId, AuthorizeRequest)>) -> Response {
+    let Some((id, r)) = auth else {
+        return see_other("/login");
+    };
+    if let Err(e) = scopegate_app::authorize::forget(state, &id).await {
+        return layout::failure_page(&e);
+    }
+    error_redirect(
+        state,
+        &r.redirect_uri,
+        r.state.as_deref(),
+        crate::oauth::authorize::cancelled(state, "user_cancelled_login"),
+        "The member declined to log in to their account",
+    )
+}
+
 /// POST /login: sign in, or cancel an authorization.
 pub async fn submit(
     State(state): State<ServiceState>,
@@ -157,19 +174,7 @@ pub async fn submit(
         Err(page) => return page,
     };
     if form.get("action") == Some("cancel") {
-        let Some((id, r)) = auth else {
-            return see_other("/login");
-        };
-        if let Err(e) = scopegate_app::authorize::forget(&state, &id).await {
-            return layout::failure_page(&e);
-        }
-        return error_redirect(
-            &state,
-            &r.redirect_uri,
-            r.state.as_deref(),
-            crate::oauth::authorize::cancelled(&state, "user_cancelled_login"),
-            "The member declined to log in to their account",
-        );
+        return cancel(&state, auth).await;
     }
     let retry = |message: &str, status: StatusCode| {
         form_page(
