@@ -8,7 +8,7 @@ use scopegate_core::oauth::{consent_needed, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::Prompt;
 use scopegate_core::{ScopeSet, Secret, SecretHash};
 use scopegate_store::pending::{self, PendingRecord};
-use scopegate_store::{apps, tokens, Conn};
+use scopegate_store::{apps, tokens, Conn, StoreError};
 
 use crate::error::{Error, Result};
 use crate::Service;
@@ -150,22 +150,16 @@ pub async fn pending(
             let Some(record) = pending::get(c, &hash, now)? else {
                 return Ok(None);
             };
-            let stored: Stored = match serde_json::from_str(&record.request) {
-                Ok(s) => s,
-                Err(e) => return Ok(Some(Err(format!("pending request: {e}")))),
-            };
+            // A row this server wrote and cannot read back is a store failure, like any
+            // stored value it does not recognise: never an expired (or a default) request.
+            let stored: Stored = serde_json::from_str(&record.request)
+                .map_err(|e| StoreError::Backend(format!("unreadable pending request: {e}")))?;
             let app = apps::get(c, &stored.client_id)?;
-            Ok(Some(Ok((stored, app))))
+            Ok(Some((stored, app)))
         })
         .await
         .map_err(Error::from)?;
-    let (stored, app) = match found {
-        None => return Err(PendingError::Expired),
-        // A row this server wrote and cannot read back is a bug, not an expired request.
-        Some(Err(e)) => return Err(Error::Internal(e).into()),
-        Some(Ok(found)) => found,
-    };
-    let Some(app) = app else {
+    let Some((stored, Some(app))) = found else {
         return Err(PendingError::Expired);
     };
     let scopes = ScopeSet::parse(&stored.scopes)
