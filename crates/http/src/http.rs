@@ -157,17 +157,7 @@ async fn metrics_with_token(State(state): State<ServiceState>, headers: HeaderMa
         (Some(p), Some(e)) if scopegate_core::secret::ct_eq_str(p, e.expose()) => {
             metrics(State(state)).await
         }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"metrics\""),
-            )],
-            Json(
-                serde_json::json!({"status": 401, "message": "A valid metrics token is required."}),
-            ),
-        )
-            .into_response(),
+        _ => crate::wire::metrics_token_required(),
     }
 }
 

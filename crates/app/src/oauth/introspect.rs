@@ -32,32 +32,13 @@ pub async fn introspect(
         guess.failed();
         return Ok(None);
     };
-    let scopes = narrowed(state, &client.approved, &t.scopes);
+    let e = state.effective_permissions(&client.approved);
+    let scopes = scopegate_core::enforce::granted_token_scopes(&state.catalog, &e, &t.scopes);
     Ok(Some(Introspection {
         state: t.state(state.now()),
         token: t,
         scopes,
     }))
-}
-
-/// A token's recorded scopes narrowed to what the app's approved products grant now, as
-/// introspection reports them (deprecated scopes past their cut-off included, see
-/// `core::oauth::authorized_scopes`). Decisions use [`super::token_scopes`].
-fn narrowed(state: &Service, approved: &[String], scopes: &ScopeSet) -> ScopeSet {
-    let e = state.effective_permissions(approved);
-    ScopeSet::from_names(
-        scopes
-            .iter()
-            .filter(|s| {
-                e.member.contains(*s)
-                    || e.application.contains(*s)
-                    || state
-                        .catalog
-                        .permission(s)
-                        .is_some_and(|p| p.deprecated.is_some())
-            })
-            .map(str::to_string),
-    )
 }
 
 /// Revokes `token` for an authenticated client; a public client (native PKCE, no secret) may

@@ -167,11 +167,3 @@ impl Scoping {
         ScopeSet::from_names(own.iter().filter(|s| now.contains(s)).map(str::to_string))
     }
 }
-
-/// Prints a scope set the way the configured compatibility mode does.
-pub fn scope_string(compat: Compat, scopes: &ScopeSet) -> String {
-    match compat {
-        Compat::Standard => scopes.to_space_separated(),
-        Compat::Linkedin => scopes.to_comma_separated(),
-    }
-}

@@ -562,7 +562,7 @@ async fn world(gateway: Gateway) -> World {
         let roles = s
             .state
             .store_for_tests()
-            .read(move |c| scopegate_store::members::roles_of(c, &m))
+            .read(move |c| scopegate_app::testing::store::members::roles_of(c, &m))
             .await
             .unwrap();
         members.push((email.to_string(), id.clone(), person_of(&s, &id), roles));
@@ -570,7 +570,7 @@ async fn world(gateway: Gateway) -> World {
     let approved = s
         .state
         .store_for_tests()
-        .read(|c| scopegate_store::apps::approved_programs(c, DEMO_APP))
+        .read(|c| scopegate_app::testing::store::apps::approved_programs(c, DEMO_APP))
         .await
         .unwrap();
     let lanes = (0..=members.len()).map(|_| Default::default()).collect();

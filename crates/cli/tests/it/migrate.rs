@@ -201,7 +201,9 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let grant = s
         .state
         .store_for_tests()
-        .write(move |c| scopegate_store::tokens::consent(c, DEMO_APP, &m, &scopes("w_share"), 1))
+        .write(move |c| {
+            scopegate_app::testing::store::tokens::consent(c, DEMO_APP, &m, &scopes("w_share"), 1)
+        })
         .await
         .unwrap();
     let b = s.browser();
@@ -224,7 +226,7 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let g = s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::grant_by_id(c, gid))
+        .read(move |c| scopegate_app::testing::store::tokens::grant_by_id(c, gid))
         .await
         .unwrap()
         .unwrap();
@@ -249,7 +251,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
     s.state
         .store_for_tests()
         .write(move |c| {
-            let g = scopegate_store::tokens::consent(
+            let g = scopegate_app::testing::store::tokens::consent(
                 c,
                 DEMO_APP,
                 &m,
@@ -274,7 +276,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
                 public_client: false,
                 auth_time: now - 100,
             };
-            scopegate_store::tokens::insert(c, &t)
+            scopegate_app::testing::store::tokens::insert(c, &t)
         })
         .await
         .unwrap();

@@ -313,7 +313,7 @@ async fn private_keys_are_encrypted_at_rest() {
     let stored = s
         .state
         .store_for_tests()
-        .read(|c| scopegate_store::keys::published_signing_keys(c, 0))
+        .read(|c| scopegate_app::testing::store::keys::published_signing_keys(c, 0))
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);

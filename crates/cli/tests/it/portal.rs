@@ -365,7 +365,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     assert!(s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::get(c, &h))
+        .read(move |c| scopegate_app::testing::store::tokens::get(c, &h))
         .await
         .unwrap()
         .is_some());
@@ -373,7 +373,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     assert!(s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::get(c, &hash))
+        .read(move |c| scopegate_app::testing::store::tokens::get(c, &hash))
         .await
         .unwrap()
         .is_none());

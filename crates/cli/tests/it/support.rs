@@ -493,10 +493,14 @@ impl InProc {
             .write(move |c| {
                 let mut r = record.clone();
                 if let Some(m) = &member {
-                    r.grant_id =
-                        Some(scopegate_store::tokens::consent(c, &client, m, &scopes, now)?.id);
+                    r.grant_id = Some(
+                        scopegate_app::testing::store::tokens::consent(
+                            c, &client, m, &scopes, now,
+                        )?
+                        .id,
+                    );
                 }
-                scopegate_store::tokens::insert(c, &r)
+                scopegate_app::testing::store::tokens::insert(c, &r)
             })
             .await
             .unwrap();
