@@ -2,7 +2,7 @@
 //! from the member's grant, and issuing the code (with the consent when the member gave it).
 
 use scopegate_core::model::{
-    App, ClientId, CodeRecord, Grant, Member, MemberId, Session, UnixTime,
+    App, Capability, ClientId, CodeRecord, Grant, Member, MemberId, Session, UnixTime,
 };
 use scopegate_core::oauth::{consent_needed, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::Prompt;
@@ -155,13 +155,21 @@ pub async fn pending(
             let stored: Stored = serde_json::from_str(&record.request)
                 .map_err(|e| StoreError::Backend(format!("unreadable pending request: {e}")))?;
             let app = apps::get(c, &stored.client_id)?;
-            Ok(Some((stored, app)))
+            let registered = apps::redirect_uris(c, &stored.client_id)?;
+            Ok(Some((stored, app, registered)))
         })
         .await
         .map_err(Error::from)?;
-    let Some((stored, Some(app))) = found else {
+    let Some((stored, Some(app), registered)) = found else {
         return Err(PendingError::Expired);
     };
+    // What was checked when the request arrived is checked again as it resumes: an app that
+    // lost this redirect URL (or the native flow) meanwhile gets no code sent there.
+    if !validate::redirect_registered(&stored.redirect_uri, &registered, stored.native)
+        || (stored.native && !app.has(Capability::NativePkce))
+    {
+        return Err(PendingError::Expired);
+    }
     let scopes = ScopeSet::parse(&stored.scopes)
         .map_err(|e| Error::Internal(format!("pending request scopes: {e}")))?;
     Ok(AuthorizeRequest {

@@ -150,13 +150,7 @@ pub async fn trusted_client(
     let Some(redirect_uri) = redirect_uri else {
         return Err(Refusal::Untrusted(Untrusted::NoRedirectUri));
     };
-    // RFC 9700 2.1: exact string matching, except the port of a native app's loopback URL.
-    let matched = if native {
-        same_loopback_ignoring_port(redirect_uri, &registered)
-    } else {
-        matches_registered(redirect_uri, &registered).is_some()
-    };
-    if !matched {
+    if !redirect_registered(redirect_uri, &registered, native) {
         return Err(Refusal::Untrusted(Untrusted::RedirectMismatch));
     }
     Ok(Trusted {
@@ -164,6 +158,16 @@ pub async fn trusted_client(
         approved_programs,
         redirect_uri: redirect_uri.to_string(),
     })
+}
+
+/// Whether `redirect_uri` is one of the app's registered URLs. RFC 9700 2.1: exact string
+/// matching, except the port of a native app's loopback URL.
+pub(crate) fn redirect_registered(redirect_uri: &str, registered: &[String], native: bool) -> bool {
+    if native {
+        same_loopback_ignoring_port(redirect_uri, registered)
+    } else {
+        matches_registered(redirect_uri, registered).is_some()
+    }
 }
 
 fn same_loopback_ignoring_port(requested: &str, registered: &[String]) -> bool {

@@ -166,6 +166,19 @@ async fn an_expired_request_id_is_refused_and_issues_nothing() {
 }
 
 #[tokio::test]
+async fn a_request_resumed_after_its_redirect_url_was_removed_sends_nothing_there() {
+    let s = InProc::demo().await;
+    let b = s.browser();
+    let page = consent_page(&b).await;
+    let id = hidden(&page, "request").unwrap();
+    s.sql(&format!(
+        "DELETE FROM redirect_uris WHERE client_id = '{DEMO_APP}' AND uri = '{DEMO_REDIRECT}'"
+    ));
+    assert_expired_page(answer(&b, &page, &[("request", &id), ("action", "allow")]).await).await;
+    assert_eq!(codes(&s), "0");
+}
+
+#[tokio::test]
 async fn a_request_id_answered_twice_gets_one_code_and_none_after_it_was_used() {
     let s = InProc::demo().await;
     let b = s.browser();
