@@ -15,7 +15,8 @@ use crate::Service;
 
 mod validate;
 pub use validate::{
-    trusted_client, validate, ErrorRedirect, Refusal, RequestParams, Trusted, Untrusted,
+    trusted_client, validate, ErrorRedirect, RedirectError, Refusal, RequestParams, Trusted,
+    Untrusted,
 };
 
 /// How long a request may wait for the member to sign in and answer (seconds).

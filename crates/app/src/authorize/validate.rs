@@ -47,13 +47,36 @@ pub enum Untrusted {
     RedirectMismatch,
 }
 
+/// What the authorization endpoint tells a client went wrong (RFC 6749 4.1.2.1, OIDC Core
+/// 3.1.2.6, RFC 9101 6.1). The words each dialect sends are the wire's (`scopegate-http`'s
+/// `wire::redirect`): LinkedIn names its own codes where the RFC says `access_denied`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectError {
+    InvalidRequest,
+    InvalidScope,
+    /// A scope the app may not request (LinkedIn's `unauthorized_scope_error`).
+    UnauthorizedScope,
+    UnsupportedResponseType,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    RegistrationNotSupported,
+    /// An essential `acr` the server cannot satisfy (OIDC Core 5.5.1.1).
+    UnmetAuthenticationRequirements,
+    LoginRequired,
+    ConsentRequired,
+    TemporarilyUnavailable,
+    /// The member cancelled at the sign-in page.
+    CancelledLogin,
+    /// The member cancelled at the consent screen.
+    CancelledAuthorization,
+}
+
 /// An error for the client, at its verified redirect URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorRedirect {
     pub redirect_uri: String,
     pub state: Option<String>,
-    /// The RFC 6749 4.1.2.1 (or OIDC Core 3.1.2.6) error code.
-    pub error: &'static str,
+    pub error: RedirectError,
     pub description: String,
 }
 
@@ -118,9 +141,9 @@ pub async fn validate(
 }
 
 /// A refusal sent back to the verified redirect URL: the error code and its description.
-type Refused = (&'static str, String);
+type Refused = (RedirectError, String);
 
-fn refuse(error: &'static str, description: &str) -> Refused {
+fn refuse(error: RedirectError, description: &str) -> Refused {
     (error, description.to_string())
 }
 
@@ -197,13 +220,13 @@ fn checked_shape(params: &dyn RequestParams, native: bool) -> Result<Option<Stri
         Some("code") => {}
         None => {
             return Err(refuse(
-                "invalid_request",
+                RedirectError::InvalidRequest,
                 "A required parameter \"response_type\" is missing",
             ))
         }
         Some(_) => {
             return Err(refuse(
-                "unsupported_response_type",
+                RedirectError::UnsupportedResponseType,
                 "response_type must be code",
             ))
         }
@@ -211,9 +234,9 @@ fn checked_shape(params: &dyn RequestParams, native: bool) -> Result<Option<Stri
     for unsupported in ["request", "request_uri", "registration"] {
         if params.get(unsupported).is_some() {
             let error = match unsupported {
-                "request" => "request_not_supported",
-                "request_uri" => "request_uri_not_supported",
-                _ => "registration_not_supported",
+                "request" => RedirectError::RequestNotSupported,
+                "request_uri" => RedirectError::RequestUriNotSupported,
+                _ => RedirectError::RegistrationNotSupported,
             };
             return Err(refuse(
                 error,
@@ -231,25 +254,25 @@ fn checked_shape(params: &dyn RequestParams, native: bool) -> Result<Option<Stri
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(refuse("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"));
+                return Err(refuse(RedirectError::InvalidRequest, "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"));
             }
             Some(ch.to_string())
         }
         (Some(_), _) => {
             return Err(refuse(
-                "invalid_request",
+                RedirectError::InvalidRequest,
                 "code_challenge_method must be S256",
             ))
         }
         (None, Some(_)) => {
             return Err(refuse(
-                "invalid_request",
+                RedirectError::InvalidRequest,
                 "code_challenge_method was sent without code_challenge",
             ))
         }
         (None, None) if native => {
             return Err(refuse(
-                "invalid_request",
+                RedirectError::InvalidRequest,
                 "the native PKCE flow requires code_challenge with code_challenge_method=S256",
             ))
         }
@@ -267,7 +290,9 @@ fn scopes_of(
 ) -> Result<ResolvedScopes, Refused> {
     let today = crate::clock::date_of(app.now());
     let named = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s).map_err(|e| refuse("invalid_scope", &e.to_string()))?,
+        Some(s) => {
+            ScopeSet::parse(s).map_err(|e| refuse(RedirectError::InvalidScope, &e.to_string()))?
+        }
         None => ScopeSet::default(),
     };
     // Seed 002: without scopes, the app's default scopes apply only before the sunset or under
@@ -291,7 +316,7 @@ fn scopes_of(
                 // LinkedIn sends the quotes HTML-escaped (reference 1.4).
                 description = description.replace('"', "&quot;");
             }
-            refuse("unauthorized_scope_error", &description)
+            refuse(RedirectError::UnauthorizedScope, &description)
         })?;
     Ok(resolved)
 }
@@ -316,7 +341,7 @@ async fn oidc_params(
             Ok(n) if n >= 0 => Some(n),
             _ => {
                 return Err(refuse(
-                    "invalid_request",
+                    RedirectError::InvalidRequest,
                     "max_age must be a non-negative number of seconds",
                 ))
             }
@@ -324,14 +349,14 @@ async fn oidc_params(
     };
     let nonce = params.get("nonce").map(|n| n.chars().take(512).collect());
     let prompt = Prompt::parse(params.get("prompt"))
-        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
+        .map_err(|e| refuse(RedirectError::InvalidRequest, &e.to_string()))?;
     // OIDC Core 5.5: malformed JSON is the client's error; a well-formed request for claims we
     // do not have is not.
     let claims = params
         .get("claims")
         .map(ClaimsRequest::parse)
         .transpose()
-        .map_err(|e| refuse("invalid_request", &e.to_string()))?;
+        .map_err(|e| refuse(RedirectError::InvalidRequest, &e.to_string()))?;
     if claims
         .as_ref()
         .is_some_and(|c| c.essential_acr_values().is_some())
@@ -339,7 +364,7 @@ async fn oidc_params(
         // OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
         // scopegate has one way to sign in and asserts no acr value, so none can be met.
         return Err(refuse(
-            "unmet_authentication_requirements",
+            RedirectError::UnmetAuthenticationRequirements,
             "the essential acr values requested cannot be met: this server asserts no acr",
         ));
     }
@@ -347,16 +372,21 @@ async fn oidc_params(
         None => None,
         Some(hint) => match verify_id_token_hint(app, hint, client_id).await {
             Ok(sub) => Some(sub),
-            Err(HintFailure::Invalid(e)) => return Err(refuse("invalid_request", &e.to_string())),
+            Err(HintFailure::Invalid(e)) => {
+                return Err(refuse(RedirectError::InvalidRequest, &e.to_string()))
+            }
             Err(HintFailure::Store) => {
-                return Err(refuse("temporarily_unavailable", "Please try again"))
+                return Err(refuse(
+                    RedirectError::TemporarilyUnavailable,
+                    "Please try again",
+                ))
             }
         },
     };
     let required_sub =
         match (hinted, claims.as_ref().and_then(|c| c.required_sub())) {
             (Some(h), Some(c)) if h != c => return Err(refuse(
-                "invalid_request",
+                RedirectError::InvalidRequest,
                 "id_token_hint and the sub value of the claims parameter name different End-Users",
             )),
             (Some(h), _) => Some(h),

@@ -7,8 +7,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::authorize::{
-    trusted_client, validate, Answer, AuthorizeRequest, IssueCode, Issued, PendingError, Refusal,
-    RequestId, RequestParams, Seed, Untrusted,
+    trusted_client, validate, Answer, AuthorizeRequest, IssueCode, Issued, PendingError,
+    RedirectError, RequestId, RequestParams, Seed,
 };
 use scopegate_core::model::Member;
 use scopegate_core::oauth::Consent;
@@ -16,52 +16,9 @@ use scopegate_core::oauth::Consent;
 use crate::form::{encode, FormError, Params};
 use crate::web::layout::{self, csrf_field, error_page, page};
 use crate::web::session::{self, SignedIn};
-use scopegate_app::config::Compat;
+use crate::wire::redirect::{error_redirect, redirect_to, refused};
 use scopegate_app::signing::pairwise_sub;
 use scopegate_app::state::{Service, ServiceState};
-
-/// Builds the redirect to the client with `params` appended, plus `iss` (RFC 9207).
-pub fn redirect_to(app: &Service, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    let mut url = match url::Url::parse(redirect_uri) {
-        Ok(u) => u,
-        Err(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid redirect URL",
-                "The redirect URL is not valid.",
-            )
-        }
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-        q.append_pair("iss", &app.config.issuer());
-    }
-    let mut res = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-/// An error sent back to the client, with `state`.
-pub fn error_redirect(
-    app: &Service,
-    req_redirect: &str,
-    state: Option<&str>,
-    error: &str,
-    description: &str,
-) -> Response {
-    let mut params = vec![("error", error), ("error_description", description)];
-    if let Some(s) = state {
-        params.push(("state", s));
-    }
-    redirect_to(app, req_redirect, &params)
-}
 
 impl RequestParams for Params {
     fn get(&self, name: &str) -> Option<&str> {
@@ -74,57 +31,6 @@ impl RequestParams for Params {
             .collect::<Vec<_>>()
             .join("&")
     }
-}
-
-/// The answer to a refused request: the error page while the client or its redirect URL is
-/// unverified, the error redirect after (RFC 6749 4.1.2.1). Page texts follow LinkedIn's.
-pub fn refused(state: &Service, refusal: Refusal) -> Response {
-    let (status, title, message) = match refusal {
-        Refusal::Redirect(r) => {
-            return error_redirect(
-                state,
-                &r.redirect_uri,
-                r.state.as_deref(),
-                r.error,
-                &r.description,
-            )
-        }
-        Refusal::Unavailable(e) => {
-            return crate::web::layout::unavailable_page(
-                "authorization",
-                &e,
-                "Please try again in a moment.",
-            )
-        }
-        Refusal::Untrusted(u) => match u {
-            Untrusted::NoClientId => (
-                StatusCode::BAD_REQUEST,
-                "Client_id doesn't match",
-                "The request has no client_id.",
-            ),
-            Untrusted::UnknownClient => (
-                StatusCode::UNAUTHORIZED,
-                "Client_id doesn't match",
-                "The client_id does not belong to any registered application.",
-            ),
-            Untrusted::NativeNotAllowed => (
-                StatusCode::FORBIDDEN,
-                "Not enough permissions",
-                "Not enough permissions to access Native PKCE protocol.",
-            ),
-            Untrusted::NoRedirectUri => (
-                StatusCode::BAD_REQUEST,
-                "Redirect_uri doesn't match",
-                "The request has no redirect_uri.",
-            ),
-            Untrusted::RedirectMismatch => (
-                StatusCode::UNAUTHORIZED,
-                "Redirect_uri doesn't match",
-                "The redirect_uri does not match any redirect URL registered for this application.",
-            ),
-        },
-    };
-    error_page(status, title, message)
 }
 
 /// GET|POST /oauth/v2/authorization
@@ -176,7 +82,7 @@ async fn unparseable(state: &ServiceState, raw: &str, e: &FormError, native: boo
             state,
             &redirect_uri,
             request_state.as_deref(),
-            "invalid_request",
+            RedirectError::InvalidRequest,
             &e.to_string(),
         ),
     }
@@ -317,7 +223,7 @@ async fn sign_in_first(
             state,
             &req.redirect_uri,
             req.state.as_deref(),
-            "login_required",
+            RedirectError::LoginRequired,
             description,
         );
     }
@@ -339,7 +245,7 @@ fn consent_required(state: &Service, req: &AuthorizeRequest) -> Response {
         state,
         &req.redirect_uri,
         req.state.as_deref(),
-        "consent_required",
+        RedirectError::ConsentRequired,
         "The member must consent to the requested permissions",
     )
 }
@@ -520,7 +426,7 @@ pub async fn consent(
             &state,
             &req.redirect_uri,
             req.state.as_deref(),
-            "login_required",
+            RedirectError::LoginRequired,
             "The End-User the request names is not signed in",
         );
     }
@@ -534,7 +440,7 @@ pub async fn consent(
                 &state,
                 &req.redirect_uri,
                 req.state.as_deref(),
-                cancelled(&state, "user_cancelled_authorize"),
+                RedirectError::CancelledAuthorization,
                 "The member refused to authorize the permissions request from your application",
             )
         }
@@ -543,15 +449,6 @@ pub async fn consent(
             "Invalid form",
             "The form did not say Allow or Cancel.",
         ),
-    }
-}
-
-/// The error code for a member who cancelled: RFC 6749 4.1.2.1's `access_denied`, or LinkedIn's
-/// own code (`user_cancelled_login`, `user_cancelled_authorize`) in LinkedIn mode.
-pub fn cancelled(state: &Service, linkedin: &'static str) -> &'static str {
-    match state.config.compat {
-        Compat::Standard => "access_denied",
-        Compat::Linkedin => linkedin,
     }
 }
 
@@ -597,7 +494,7 @@ async fn issue_code(
                 state,
                 &req.redirect_uri,
                 req.state.as_deref(),
-                "temporarily_unavailable",
+                RedirectError::TemporarilyUnavailable,
                 "Please try again",
             );
         }

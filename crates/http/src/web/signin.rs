@@ -10,11 +10,12 @@ use scopegate_core::Secret;
 
 use crate::extract::form::StrictForm;
 use crate::form::Params;
-use crate::oauth::authorize::{error_redirect, pending_failure, request_id};
+use crate::oauth::authorize::{pending_failure, request_id};
 use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
+use crate::wire::redirect::error_redirect;
 use scopegate_app::authorize::{AuthorizeRequest, PendingError, RequestId};
 use scopegate_app::state::{Service, ServiceState};
 
@@ -147,7 +148,7 @@ async fn cancel(state: &Service, auth: Option<(RequestId, AuthorizeRequest)>) ->
         state,
         &r.redirect_uri,
         r.state.as_deref(),
-        crate::oauth::authorize::cancelled(state, "user_cancelled_login"),
+        scopegate_app::authorize::RedirectError::CancelledLogin,
         "The member declined to log in to their account",
     )
 }
