@@ -343,6 +343,14 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                     scopes: scopes.iter().map(str::to_string).collect(),
                 });
             }
+            // A finder, batch get or create of the resource names no one target: the scope
+            // allows the call and the action shows or makes only what a role allows.
+            Some(_) if target.is_none() && route.reach != crate::routes::Reach::Target => {
+                return Ok(Allowed {
+                    permission: p.clone(),
+                    scopes: scopes.iter().map(str::to_string).collect(),
+                });
+            }
             Some(rr) => {
                 let on = match target {
                     Some(Target::Resource(rt, id)) if *rt == rr.resource => Some(*id),

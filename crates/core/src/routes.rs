@@ -80,6 +80,22 @@ pub enum TokenKindRule {
     Application,
 }
 
+/// What a call reaches when its route names no single target but its permissions are
+/// role-restricted (LinkedIn's `rw_ads`/`r_ads` on a finder, a batch get or a create of the
+/// resource itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// The one target the route reads (the default; a role-restricted route must name one).
+    #[default]
+    Target,
+    /// The resources the member holds the permission's roles on: the scope allows the call and
+    /// the action shows only what a role allows (a finder, a batch get).
+    HeldRoles,
+    /// A resource the call creates, which the member then holds a role on.
+    New,
+}
+
 /// One route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
@@ -101,6 +117,8 @@ pub struct Route {
     pub kind: TargetKind,
     pub tokens: TokenKindRule,
     pub quota: Quota,
+    /// What a route without a target reaches (see [`Reach`]).
+    pub reach: Reach,
     /// What scopegate's sandbox does when the call is allowed (ignored for operators' APIs).
     pub action: Option<String>,
 }
@@ -206,6 +224,8 @@ struct RawRoute {
     tokens: TokenKindRule,
     #[serde(default)]
     quota: Quota,
+    #[serde(default)]
+    reach: Reach,
     action: Option<String>,
 }
 
@@ -303,6 +323,12 @@ fn check_route(
         });
     }
     check_permissions(&r, catalog, line_of, problems);
+    if r.reach != Reach::Target && (r.target.is_some() || r.when.is_some()) {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!("{method} {path} reaches held roles or a new resource, so it names no target and no when"),
+        });
+    }
     if let Some(TargetSource::Path(name)) = &r.target {
         if !segments.contains(&Segment::Param(name.clone())) {
             problems.push(Problem {
@@ -323,6 +349,7 @@ fn check_route(
         kind,
         tokens: r.tokens,
         quota: r.quota,
+        reach: r.reach,
         action: r.action,
     }
 }
@@ -337,7 +364,7 @@ fn check_permissions(
     for p in &r.permissions {
         match catalog.permission(p.get_ref()) {
             None => problems.push(Problem { line: line_of(p.span().start), reason: format!("unknown permission \"{}\" (not in the catalog)", p.get_ref()) }),
-            Some(perm) if perm.role_restriction.is_some() && r.target.is_none() => problems.push(Problem {
+            Some(perm) if perm.role_restriction.is_some() && r.target.is_none() && r.reach == Reach::Target => problems.push(Problem {
                 line: line_of(p.span().start),
                 reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
             }),

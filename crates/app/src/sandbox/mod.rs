@@ -13,6 +13,12 @@ use scopegate_store::sandbox::{self, Object, Owner};
 use scopegate_store::{members, Conn, StoreError};
 use serde_json::{json, Value};
 
+mod marketing;
+mod page;
+pub mod versions;
+
+pub use versions::{ApiVersion, ApiVersions};
+
 use crate::enforce::Verdict;
 use crate::signing::pairwise_sub;
 use crate::state::Service;
@@ -86,16 +92,23 @@ fn collection_urn(collection: &str, id: i64) -> String {
     match collection {
         "posts" => format!("urn:li:share:{id}"),
         "adCampaigns" => format!("urn:li:sponsoredCampaign:{id}"),
+        "adCampaignGroups" => format!("urn:li:sponsoredCampaignGroup:{id}"),
         other => format!("urn:li:{other}:{id}"),
     }
 }
 
-/// A Rest.li collection page holding everything found.
-fn paged(elements: Vec<Value>) -> Answer {
-    let n = elements.len();
-    Answer::Body(
-        json!({"elements": elements, "paging": {"start": 0, "count": n, "total": n, "links": []}}),
-    )
+/// A Rest.li collection page of everything found: `start`/`count` from the query.
+fn paged(elements: Vec<Value>, query: Option<&str>) -> Result<Answer> {
+    Ok(page::Page::of(query)?.answer(elements))
+}
+
+/// A query parameter, form-decoded, when sent once.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let mut found = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    let first = found.next();
+    first.filter(|_| found.next().is_none())
 }
 
 /// The smallest 19-digit number: ids are as long as LinkedIn's share ids.
@@ -147,6 +160,9 @@ struct Caller {
     /// The permission that allowed the call, and its roles when it is role-restricted.
     permission: String,
     restriction: Option<(ResourceType, Vec<String>)>,
+    /// The roles that may change the collection the call acts on, when narrower than the
+    /// permission's (campaigns: not a CREATIVE_MANAGER).
+    writers: Option<&'static [&'static str]>,
 }
 
 impl Caller {
@@ -168,6 +184,7 @@ impl Caller {
             member_id: token.member_id.as_deref().map(str::to_string),
             permission,
             restriction,
+            writers: None,
         })
     }
 
@@ -189,6 +206,9 @@ impl Caller {
     /// The roles on a resource type that allow `access`: the allowing permission's own roles
     /// when it has them; any role to read; the writers' roles to change.
     fn role_allows(&self, rt: ResourceType, role: &str, access: Access) -> bool {
+        if access == Access::Write && self.writers.is_some_and(|w| !w.contains(&role)) {
+            return false;
+        }
         match (&self.restriction, access) {
             (Some((r, roles)), _) if *r == rt => roles.iter().any(|x| x == role),
             (_, Access::Read) => true,
@@ -241,6 +261,14 @@ impl Caller {
     /// roles that would have allowed it.
     fn refusal(&self, owner: &Owner) -> SandboxError {
         let (resource, roles) = match owner {
+            Owner::Resource(u) if self.writers.is_some() => (
+                Some(u.clone()),
+                self.writers
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect(),
+            ),
             Owner::Resource(u) => {
                 let roles = match (&self.restriction, parse_urn(u)) {
                     (Some((r, roles)), Some((rt, _))) if *r == rt => roles.clone(),
@@ -318,19 +346,27 @@ fn json_object(body: &[u8]) -> Result<Value> {
     }
 }
 
+/// The route's path with the request's path parameters filled in.
+fn filled_path(v: &Verdict) -> String {
+    v.params.iter().fold(v.route.path.clone(), |p, (k, val)| {
+        p.replace(&format!("{{{k}}}"), &scopegate_core::restli::encode(val))
+    })
+}
+
 /// Runs the action of an allowed call's route (`verb:collection`), with the request's query and
 /// body.
 pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8]) -> Result<Answer> {
     let action = v.route.action.clone().unwrap_or_default();
-    let caller = Caller::of(state, v)?;
+    let mut caller = Caller::of(state, v)?;
     let (verb, collection) = action.split_once(':').unwrap_or((action.as_str(), ""));
     let collection = collection.split(':').next().unwrap_or("").to_string();
+    caller.writers = marketing::writers(&collection);
     match verb {
         "create" => {
             let id = create(state, v, caller, &collection, body).await?;
             Ok(Answer::Created {
                 urn: collection_urn(&collection, id),
-                location: format!("{}/{}", v.route.path, id),
+                location: format!("{}/{}", filled_path(v), id),
             })
         }
         // "update" records a change to a resource scopegate holds (an organization), as an
@@ -340,13 +376,20 @@ pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8])
             Ok(Answer::Done)
         }
         "get" => get(state, v, caller, collection).await,
-        "list" => list(state, v, caller, collection).await,
+        "list" => list(state, v, caller, collection, query).await,
+        // An ad account is a resource scopegate holds, with what members set on it beside.
+        "patch" if collection == "adAccounts" => {
+            marketing::patch_account(state, v, caller, body).await
+        }
         "patch" => {
             let patch = serde_json::from_slice(body)
                 .map_err(|_| SandboxError::BadRequest("the body must be a JSON object".into()))?;
             change(state, v, caller, collection, Some(patch)).await
         }
         "delete" => change(state, v, caller, collection, None).await,
+        "adAccount" => marketing::get_account(state, v, caller).await,
+        "adAccounts" => marketing::accounts(state, caller, query).await,
+        "newAdAccount" => marketing::create_account(state, caller, body).await,
         _ => computed(state, v, &caller, &action, query).await,
     }
 }
@@ -360,7 +403,9 @@ async fn create(
     collection: &str,
     body: &[u8],
 ) -> Result<i64> {
-    let doc = json_object(body)?;
+    let mut doc = json_object(body)?;
+    let target = target_string(&v.target);
+    marketing::prepare(collection, &mut doc, target.as_deref())?;
     let owner = caller.owner_for(&v.target);
     let o = Object {
         id: 0,
@@ -368,7 +413,7 @@ async fn create(
         owner: owner.clone(),
         client_id: caller.client_id.clone(),
         member_id: caller.member_id.clone(),
-        target: target_string(&v.target),
+        target,
         body: doc.to_string(),
         created_at: state.now(),
     };
@@ -395,13 +440,25 @@ async fn create(
     id.ok_or_else(|| caller.refusal(&owner))
 }
 
+/// An object a keyed route names: one of its collection and, when the route names a target (an
+/// ad account's campaigns), made for that target. Anything else is not there.
+fn keyed_object(
+    c: &mut dyn Conn,
+    v_target: &Option<String>,
+    collection: &str,
+    id: i64,
+) -> scopegate_store::Result<Option<Object>> {
+    Ok(sandbox::get(c, collection, id)?.filter(|o| v_target.is_none() || o.target == *v_target))
+}
+
 /// One object, if the caller may read it.
 async fn get(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
     let id = key(v)?;
+    let target = target_string(&v.target);
     let o = state
         .store
         .read(move |c| {
-            let Some(o) = sandbox::get(c, &collection, id)? else {
+            let Some(o) = keyed_object(c, &target, &collection, id)? else {
                 return Ok(None);
             };
             Ok(caller.may_in(c, &o.owner, Access::Read)?.then_some(o))
@@ -412,8 +469,16 @@ async fn get(state: &Service, v: &Verdict, caller: Caller, collection: String) -
 }
 
 /// A finder shows only what the caller may read: the owner its target names, if the caller may
-/// read that owner's objects, and nothing else.
-async fn list(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
+/// read that owner's objects, and nothing else; `search=(…)` narrows it, `start`/`count` page it.
+async fn list(
+    state: &Service,
+    v: &Verdict,
+    caller: Caller,
+    collection: String,
+    query: Option<&str>,
+) -> Result<Answer> {
+    let wanted = page::criteria(query)?;
+    let p = page::Page::of(query)?;
     let target = target_string(&v.target);
     let owner = caller.owner_for(&v.target);
     let objs = state
@@ -422,14 +487,26 @@ async fn list(state: &Service, v: &Verdict, caller: Caller, collection: String) 
             if !caller.may_in(c, &owner, Access::Read)? {
                 return Ok(vec![]);
             }
-            sandbox::list(c, &collection, &owner, target.as_deref(), 100)
+            sandbox::list(c, &collection, &owner, target.as_deref(), page::MAX_SCAN)
         })
         .await?;
-    Ok(paged(objs.iter().map(shown).collect::<Result<Vec<_>>>()?))
+    let mut found = Vec::new();
+    for o in &objs {
+        let d = shown(o)?;
+        if wanted
+            .as_ref()
+            .map(|w| page::meets(&d, w))
+            .transpose()?
+            .unwrap_or(true)
+        {
+            found.push(d);
+        }
+    }
+    Ok(p.answer(found))
 }
 
-/// A partial update (`patch`) or a delete (`None`). What the caller may not change answers 404,
-/// as what does not exist does.
+/// A partial update (`patch`) or a delete (`None`). What the caller may not see answers 404, as
+/// what does not exist does; what they see and may not change is LinkedIn's 403.
 async fn change(
     state: &Service,
     v: &Verdict,
@@ -438,31 +515,40 @@ async fn change(
     patch: Option<Value>,
 ) -> Result<Answer> {
     let id = key(v)?;
-    let changed = state
+    let target = target_string(&v.target);
+    let missing = || SandboxError::NotFound("no such entity".into());
+    state
         .store
         .write(move |c| {
-            let Some(o) = sandbox::get(c, &collection, id)? else {
-                return Ok(Ok(false));
+            let Some(o) = keyed_object(c, &target, &collection, id)? else {
+                return Ok(Err(missing()));
             };
             if !caller.may_in(c, &o.owner, Access::Write)? {
-                return Ok(Ok(false));
+                return Ok(Err(if caller.may_in(c, &o.owner, Access::Read)? {
+                    caller.refusal(&o.owner)
+                } else {
+                    missing()
+                }));
             }
-            match &patch {
-                Some(p) => {
-                    let mut doc = stored_body(&o)?;
-                    if let Err(e) = apply_patch(&mut doc, p) {
-                        return Ok(Err(e));
-                    }
-                    sandbox::update_body(c, &collection, id, &doc.to_string()).map(Ok)
-                }
-                None => sandbox::delete(c, &collection, id).map(Ok),
+            let mut doc = stored_body(&o)?;
+            let outcome = match &patch {
+                Some(p) => apply_patch(&mut doc, p),
+                None => marketing::deletable(&collection, &doc),
+            };
+            if let Err(e) = outcome {
+                return Ok(Err(e));
             }
+            let done = match &patch {
+                Some(_) => sandbox::update_body(c, &collection, id, &doc.to_string())?,
+                None => sandbox::delete(c, &collection, id)?,
+            };
+            Ok(if done {
+                Ok(Answer::Done)
+            } else {
+                Err(missing())
+            })
         })
-        .await??;
-    if !changed {
-        return Err(SandboxError::NotFound("no such entity".into()));
-    }
-    Ok(Answer::Done)
+        .await?
 }
 
 /// The token's member: a member-only action with a 2-legged token, or a member since removed,
@@ -507,10 +593,10 @@ async fn computed(
         }
         "connections" => connections(state, v).await,
         "organizationAcls" => organization_acls(state, v, caller, query).await,
-        "organization" | "adAccount" => resource(state, v, action).await,
-        "adAccountUsers" => ad_account_users(state, v, caller).await,
-        "adAnalytics" => ad_analytics(state, v, caller).await,
-        "targetingFacets" => Ok(paged(
+        "organization" => organization(state, v).await,
+        "adAccountUsers" => ad_account_users(state, v, caller, query).await,
+        "adAnalytics" => ad_analytics(state, v, caller, query).await,
+        "targetingFacets" => paged(
             [
                 "locations",
                 "industries",
@@ -526,8 +612,9 @@ async fn computed(
             .iter()
             .map(|f| json!({"facetName": f, "adTargetingFacetUrn": format!("urn:li:adTargetingFacet:{f}"), "entityTypes": []}))
             .collect(),
-        )),
-        "salesNavigatorProfiles" => sales_navigator_profiles(state, caller).await,
+        query,
+        ),
+        "salesNavigatorProfiles" => sales_navigator_profiles(state, caller, query).await,
         other => Err(SandboxError::NotFound(format!(
             "the sandbox has no action \"{other}\""
         ))),
@@ -597,7 +684,7 @@ async fn organization_acls(
                 .collect()),
         })
         .await?;
-    Ok(paged(
+    paged(
         rows.iter()
             .filter(|r| role_filter.as_ref().is_none_or(|f| *f == r.role))
             .map(|r| {
@@ -609,53 +696,39 @@ async fn organization_acls(
                 })
             })
             .collect(),
+        query,
+    )
+}
+
+/// An organization, keyed by the path.
+async fn organization(state: &Service, v: &Verdict) -> Result<Answer> {
+    let missing = || SandboxError::NotFound("no such organization".into());
+    let id = key(v).map_err(|_| missing())?;
+    let r = state
+        .store
+        .read(move |c| members::resource(c, ResourceType::Organization, id))
+        .await?
+        .ok_or_else(missing)?;
+    Ok(Answer::Body(
+        json!({"id": r.id, "localizedName": r.name, "$URN": r.urn()}),
     ))
 }
 
-/// An organization (keyed by the path) or an ad account (the route's target).
-async fn resource(state: &Service, v: &Verdict, action: &str) -> Result<Answer> {
-    let (rt, id) = match (action, &v.target) {
-        ("organization", _) => (ResourceType::Organization, key(v).ok()),
-        (_, Some(Target::Resource(ResourceType::AdAccount, id))) => {
-            (ResourceType::AdAccount, Some(*id))
-        }
-        _ => (ResourceType::AdAccount, None),
-    };
-    let missing = || match rt {
-        ResourceType::Organization => SandboxError::NotFound("no such organization".into()),
-        ResourceType::AdAccount => SandboxError::NotFound("no such ad account".into()),
-    };
-    let id = id.ok_or_else(missing)?;
-    let r = state
-        .store
-        .read(move |c| members::resource(c, rt, id))
-        .await?
-        .ok_or_else(missing)?;
-    Ok(Answer::Body(match rt {
-        ResourceType::Organization => {
-            json!({"id": r.id, "localizedName": r.name, "$URN": r.urn()})
-        }
-        ResourceType::AdAccount => json!({
-            "id": r.id,
-            "name": r.name,
-            "reference": urn(ResourceType::AdAccount, r.id),
-            "status": "ACTIVE",
-            "type": "BUSINESS",
-            "currency": "USD",
-        }),
-    }))
-}
-
 /// The members holding a role on the ad account the route names.
-async fn ad_account_users(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
+async fn ad_account_users(
+    state: &Service,
+    v: &Verdict,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<Answer> {
     let Some(Target::Resource(ResourceType::AdAccount, id)) = v.target else {
-        return Ok(paged(vec![]));
+        return paged(vec![], query);
     };
     let rows = state
         .store
         .read(move |c| members::roles_on(c, ResourceType::AdAccount, id))
         .await?;
-    Ok(paged(
+    paged(
         rows.iter()
             .map(|r| {
                 json!({
@@ -665,11 +738,17 @@ async fn ad_account_users(state: &Service, v: &Verdict, caller: &Caller) -> Resu
                 })
             })
             .collect(),
-    ))
+        query,
+    )
 }
 
 /// Counts only the campaigns of an account the member may read.
-async fn ad_analytics(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
+async fn ad_analytics(
+    state: &Service,
+    v: &Verdict,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<Answer> {
     let owner = caller.owner_for(&v.target);
     let who = caller.clone();
     let n = state
@@ -681,15 +760,20 @@ async fn ad_analytics(state: &Service, v: &Verdict, caller: &Caller) -> Result<A
             _ => Ok(0),
         })
         .await?;
-    Ok(paged(vec![
-        json!({"campaigns": n, "impressions": 0, "clicks": 0, "costInLocalCurrency": "0"}),
-    ]))
+    paged(
+        vec![json!({"campaigns": n, "impressions": 0, "clicks": 0, "costInLocalCurrency": "0"})],
+        query,
+    )
 }
 
 /// Matched, publicly available member profile information (2-legged).
-async fn sales_navigator_profiles(state: &Service, caller: &Caller) -> Result<Answer> {
+async fn sales_navigator_profiles(
+    state: &Service,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<Answer> {
     let all = state.store.read(members::list).await?;
-    Ok(paged(
+    paged(
         all.iter()
             .filter(|m| !m.platform_admin)
             .map(|m| {
@@ -701,5 +785,6 @@ async fn sales_navigator_profiles(state: &Service, caller: &Caller) -> Result<An
                 })
             })
             .collect(),
-    ))
+        query,
+    )
 }
