@@ -43,7 +43,9 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let keyed = !verdict.params.is_empty();
+    // The entity key is the path's last segment: `/rest/adAccounts/{account}/adCampaigns` is a
+    // collection (of one account), `/rest/adAccounts/{account}/adCampaigns/{id}` an entity.
+    let keyed = verdict.route.path.ends_with('}');
     if let Err(e) = method_headers_agree(&headers, method.as_str(), uri.query(), keyed) {
         return e.into_response();
     }

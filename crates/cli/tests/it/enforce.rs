@@ -332,7 +332,8 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
             assert_eq!(denied["serviceErrorCode"], 100);
             let restli = match (
                 route.method.as_str(),
-                route.path.contains('{'),
+                // Keyed: the last segment is the entity key (an account's campaigns are not).
+                route.path.ends_with('}'),
                 path.contains("q="),
             ) {
                 ("GET", _, true) => "FINDER-",
