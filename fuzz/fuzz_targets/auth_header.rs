@@ -17,7 +17,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use scopegate_http::extract::client::presented;
 use scopegate_http::form::{encode, Params};
-use scopegate_http::oidc::bearer;
+use scopegate_http::extract::bearer::bearer;
 
 fn headers_with(value: HeaderValue) -> HeaderMap {
     let mut h = HeaderMap::new();

@@ -100,7 +100,7 @@ def test_native_pkce_public_client_with_rotating_refresh_tokens(server, browser)
     assert introspect(server, t1["access_token"])["active"] is True
     assert introspect(server, rt1)["active"] is True
 
-    # Replaying the rotated-out token inside ROTATION_GRACE (30 s, crates/http/src/oauth/mod.rs)
+    # Replaying the rotated-out token inside ROTATION_GRACE (30 s, crates/app/src/oauth/mod.rs)
     # is a concurrent refresh, not theft: it still succeeds, and both racers end up with working
     # tokens. (The replay after the grace window, which must revoke the whole grant, would need a
     # 31 s wait and is not exercised here.)

@@ -98,7 +98,7 @@ LOAD_TIMEOUT = 15
 LOAD_WORKERS = 6
 # The client-authentication throttle (crates/app/src/throttle.rs PER_PAIR).
 CLIENT_AUTH_PER_PAIR = 10
-# The sign-in throttle (crates/http/src/web/signin.rs MAX_FAILURES).
+# The sign-in throttle (crates/app/src/throttle.rs SIGN_IN_PER_ACCOUNT_AND_ADDRESS.free).
 SIGN_IN_MAX_FAILURES = 5
 # Failures of the throttle tests come from their own loopback addresses, so the throttles they
 # trip (keyed by source address) cannot block the other tests' requests from 127.0.0.1.
@@ -537,7 +537,7 @@ def test_sign_in_failure_counters_are_shared(nodes):
 
 def test_client_auth_throttle_is_shared_by_the_nodes(nodes):
     """Client-authentication failures are counted in PostgreSQL as well as in each node's
-    memory (crates/http/src/oauth/client.rs): 10 failures spread over three nodes make the
+    memory (crates/app/src/oauth/client.rs): 10 failures spread over three nodes make the
     next attempt at any node a 429, so N nodes do not give an attacker N times the attempts."""
     s = session_for(nodes, CLIENT_AUTH_PROBE_ADDR)
     # A client id of its own: a real client from this address is never affected anyway.

@@ -37,7 +37,7 @@ from flows import (
 from scopegate import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, HTTP_TIMEOUT, parse_forms
 
 REFRESH_TTL = 365 * 24 * 3600
-ROTATION_GRACE = 30  # crates/http/src/oauth/mod.rs, docs/oauth.md
+ROTATION_GRACE = 30  # crates/app/src/oauth/mod.rs, docs/oauth.md
 
 
 def confidential_tokens(server, browser, scope=SCOPE) -> dict:

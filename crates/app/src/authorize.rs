@@ -1,12 +1,14 @@
 //! The authorization flow's reads and writes: the client a request names, the consent decision
 //! from the member's grant, and issuing the code (with the consent when the member gave it).
 
-use scopegate_core::model::{App, CodeRecord, Grant, Member, Session, UnixTime};
+use scopegate_core::model::{
+    App, ClientId, CodeRecord, Grant, Member, MemberId, Session, UnixTime,
+};
 use scopegate_core::oauth::{consent_needed, Consent};
 use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::{apps, tokens, Conn};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::Service;
 
 /// A registered client as the authorization endpoint checks it.
@@ -37,13 +39,6 @@ pub async fn client(svc: &Service, client_id: &str) -> Result<Option<Client>> {
         .await?)
 }
 
-/// The scopes a stored grant holds; a grant whose scopes cannot be read is a broken invariant,
-/// never "no scopes".
-fn granted_scopes(g: &Grant) -> Result<ScopeSet> {
-    ScopeSet::parse(&g.scopes)
-        .map_err(|e| Error::Internal(format!("grant {} has unreadable scopes: {e}", g.id)))
-}
-
 /// Whether `member` must see the consent screen for `scopes` of `client_id` (from the live
 /// grant as stored; nothing is written).
 pub async fn consent_decision(
@@ -63,7 +58,7 @@ pub async fn consent_decision(
             Ok(Some((g, live)))
         })
         .await?;
-    let granted = found.as_ref().map(|(g, _)| granted_scopes(g)).transpose()?;
+    let granted = found.as_ref().map(|(g, _)| g.scopes.clone());
     let live = found.as_ref().is_some_and(|(_, l)| *l);
     Ok(consent_needed(&svc.catalog, granted.as_ref(), live, scopes))
 }
@@ -121,52 +116,52 @@ pub async fn issue_code(svc: &Service, input: IssueCode<'_>) -> Result<Issued> {
     let hasher = svc.keys.token_hash.clone();
     let seed = format!(
         "consent-code|{}|{}|{}",
-        input.session.hash,
+        input.session.hash.as_str(),
         if input.native { "native" } else { "web" },
         input.request
     );
     let requested = input.scopes.clone();
     let now = svc.now();
     let answer = input.answer;
-    let record = CodeRecord {
-        hash: String::new(),
-        client_id: input.client_id.into(),
-        grant_id: 0.into(),
-        member_id: input.member.id.clone(),
-        redirect_uri: input.redirect_uri.to_string(),
-        scopes: requested.to_comma_separated(),
-        code_challenge: input.code_challenge.map(str::to_string),
-        nonce: input.nonce.map(str::to_string),
-        auth_time: input.session.auth_time,
-        created_at: now,
-        expires_at: now + input.ttl,
-        consumed_at: None,
-        native: input.native,
-    };
+    let (client_id, member_id) = (ClientId::from(input.client_id), input.member.id.clone());
+    let (redirect_uri, native) = (input.redirect_uri.to_string(), input.native);
+    let (code_challenge, nonce) = (
+        input.code_challenge.map(str::to_string),
+        input.nonce.map(str::to_string),
+    );
+    let (auth_time, expires_at) = (input.session.auth_time, now + input.ttl);
     let issued = svc
         .store
         .write(move |c| {
-            let Some(grant) = grant_for(c, answer, &record, &requested, now)? else {
+            let Some(grant) = grant_for(c, answer, &client_id, &member_id, &requested, now)? else {
                 return Ok(Issued::NotCovered);
             };
             let derived = Secret::new(format!(
                 "AQ{}",
                 hasher.hash_str(&format!("{seed}|{}", grant.id)).as_str()
             ));
-            let derived_hash = hasher.hash(&derived).as_str().to_string();
-            let code = match tokens::code_state(c, &derived_hash, now)? {
+            let code = match tokens::code_state(c, &hasher.hash(&derived), now)? {
                 // Answered already and not yet used: the same code again, nothing new stored.
                 Some(true) => return Ok(Issued::Code(derived)),
                 Some(false) => fresh.clone(),
                 None => derived,
             };
-            let hash = hasher.hash(&code).as_str().to_string();
             tokens::insert_code(
                 c,
                 &CodeRecord {
-                    hash,
+                    hash: hasher.hash(&code),
+                    client_id: client_id.clone(),
                     grant_id: grant.id,
-                    ..record.clone()
+                    member_id: member_id.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    scopes: requested.clone(),
+                    code_challenge: code_challenge.clone(),
+                    nonce: nonce.clone(),
+                    auth_time,
+                    created_at: now,
+                    expires_at,
+                    consumed_at: None,
+                    native,
                 },
             )?;
             Ok(Issued::Code(code))
@@ -185,26 +180,22 @@ pub async fn issue_code(svc: &Service, input: IssueCode<'_>) -> Result<Issued> {
 fn grant_for(
     c: &mut dyn Conn,
     answer: Answer,
-    record: &CodeRecord,
+    client_id: &ClientId,
+    member_id: &MemberId,
     requested: &ScopeSet,
     now: UnixTime,
 ) -> scopegate_store::Result<Option<Grant>> {
     match answer {
         Answer::Consented => Ok(Some(tokens::consent(
-            c,
-            &record.client_id,
-            &record.member_id,
-            &record.scopes,
-            now,
+            c, client_id, member_id, requested, now,
         )?)),
         Answer::Covered => {
-            let Some(g) = tokens::live_grant(c, &record.client_id, &record.member_id)? else {
+            let Some(g) = tokens::live_grant(c, client_id, member_id)? else {
                 return Ok(None);
             };
-            // An unreadable grant covers nothing: the member sees the consent screen again.
-            let covers =
-                ScopeSet::parse(&g.scopes).is_ok_and(|granted| requested.is_subset(&granted));
-            if !covers || !tokens::grant_has_live_access_token(c, g.id, now)? {
+            if !requested.is_subset(&g.scopes)
+                || !tokens::grant_has_live_access_token(c, g.id, now)?
+            {
                 return Ok(None);
             }
             Ok(Some(g))

@@ -192,7 +192,7 @@ fn verdict(
 
 /// The access token, its app's approved programs and its member's roles, in one read.
 async fn load(state: &Service, token: &str) -> Result<Loaded, scopegate_store::StoreError> {
-    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
+    let hash = state.keys.token_hash.hash_str(token);
     state
         .store
         .read(move |c| {

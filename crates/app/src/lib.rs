@@ -24,5 +24,14 @@ pub mod throttle;
 pub mod userinfo;
 
 pub use config::{Compat, Config, Gateway, TransportLimits};
+
+/// For the black-box tests only (the `test-support` feature, which only the CLI's
+/// dev-dependencies turn on): the store, to arrange rows (an old token, a dropped table) and to
+/// check what is stored (a key encrypted at rest). The binary is built without it, so nothing
+/// outside this crate can open a transaction.
+#[cfg(feature = "test-support")]
+pub mod testing {
+    pub use scopegate_store as store;
+}
 pub use error::{Error, Result};
 pub use state::{Service, ServiceState, StartError};

@@ -27,7 +27,7 @@ pub async fn current(svc: &Service, raw: &str) -> Result<Option<Current>> {
     if raw.is_empty() || raw.len() > 200 {
         return Ok(None);
     }
-    let hash = svc.keys.token_hash.hash_str(raw).as_str().to_string();
+    let hash = svc.keys.token_hash.hash_str(raw);
     let now = svc.now();
     Ok(svc
         .store
@@ -46,7 +46,7 @@ pub async fn start(svc: &Service, member_id: &str) -> Result<Secret> {
     let csrf = Secret::generate(svc.entropy.as_ref(), "");
     let now = svc.now();
     let s = Session {
-        hash: svc.keys.token_hash.hash(&raw).as_str().to_string(),
+        hash: svc.keys.token_hash.hash(&raw),
         member_id: member_id.into(),
         csrf: csrf.expose().to_string(),
         auth_time: now,
@@ -61,7 +61,7 @@ pub async fn start(svc: &Service, member_id: &str) -> Result<Secret> {
 /// Ends the session named by the raw cookie value. A sign-out that did not reach the store
 /// says so: the session would stay valid for whoever holds a copy of the cookie.
 pub async fn end(svc: &Service, raw: &str) -> Result<()> {
-    let hash = svc.keys.token_hash.hash_str(raw).as_str().to_string();
+    let hash = svc.keys.token_hash.hash_str(raw);
     svc.store
         .write(move |c| tokens::delete_session(c, &hash))
         .await?;

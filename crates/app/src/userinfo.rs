@@ -31,7 +31,7 @@ pub enum UserinfoError {
 /// of the scopes the token authorizes now (a removed product takes `openid` and the claims with
 /// it).
 pub async fn claims(state: &Service, token: &str) -> Result<Value, UserinfoError> {
-    let hash = state.keys.token_hash.hash_str(token).as_str().to_string();
+    let hash = state.keys.token_hash.hash_str(token);
     // The token, its app's approved products and its member, in one read.
     let found = state
         .store

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use scopegate_http::{Compat, Config};
+use scopegate_app::{Compat, Config};
 use serde::Deserialize;
 
 /// Options every command accepts.
@@ -159,7 +159,7 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 /// Merges flags/environment over the file over the defaults.
 pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
     let file = read_file(global.config.as_deref())?;
-    let mut transport = scopegate_http::TransportLimits::default();
+    let mut transport = scopegate_app::TransportLimits::default();
     resolve_transport(&mut transport, serve, &file)?;
     let data_dir = global
         .data_dir
@@ -236,7 +236,7 @@ const MIN_METRICS_TOKEN: usize = 16;
 /// Zero is refused: a zero timeout or cap would close every connection, and "no limit" is what
 /// these settings exist to prevent.
 fn resolve_transport(
-    limits: &mut scopegate_http::TransportLimits,
+    limits: &mut scopegate_app::TransportLimits,
     serve: Option<&ServeArgs>,
     file: &FileConfig,
 ) -> anyhow::Result<()> {

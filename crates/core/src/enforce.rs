@@ -9,7 +9,7 @@ use time::Date;
 use crate::catalog::{Catalog, ResourceType};
 use crate::model::{RoleAssignment, TokenRecord, TokenState, UnixTime};
 use crate::oauth::authorized_scopes;
-use crate::portal::effective_permissions;
+use crate::portal::{effective_permissions, EffectivePermissions};
 use crate::routes::{Route, TargetKind, TokenKindRule};
 use crate::scope::ScopeSet;
 
@@ -94,20 +94,17 @@ pub struct Allowed {
     pub scopes: Vec<String>,
 }
 
-/// The scopes a token authorizes now: its own scopes, narrowed to what the app's approved
-/// products still grant and to deprecations not yet past their cut-off, plus the auto-granted
-/// permissions of the app's approved programs (held through the program, never requested).
-pub fn effective_token_scopes(
+/// A token's own scopes that the app's approved products still grant. Deprecated permissions
+/// are kept whatever their cut-off: they are the token's, and whether they still authorize is
+/// [`effective_token_scopes`]'s question. This is the view introspection reports (a resource
+/// server sees what the token holds); every decision reads [`effective_token_scopes`].
+pub fn granted_token_scopes(
     catalog: &Catalog,
-    token: &TokenRecord,
-    approved: &[String],
-    today: Date,
+    e: &EffectivePermissions,
+    own: &ScopeSet,
 ) -> ScopeSet {
-    let e = effective_permissions(catalog, approved);
-    let own = ScopeSet::parse(&token.scopes).unwrap_or_default();
-    let mut s = ScopeSet::from_names(
-        authorized_scopes(catalog, &own, today)
-            .iter()
+    ScopeSet::from_names(
+        own.iter()
             .filter(|p| {
                 e.member.contains(*p)
                     || e.application.contains(*p)
@@ -116,6 +113,23 @@ pub fn effective_token_scopes(
                         .is_some_and(|x| x.deprecated.is_some())
             })
             .map(str::to_string),
+    )
+}
+
+/// The scopes a token authorizes now: [`granted_token_scopes`] of those its deprecations allow
+/// today, plus the auto-granted permissions of the app's approved programs (held through the
+/// program, never requested).
+pub fn effective_token_scopes(
+    catalog: &Catalog,
+    token: &TokenRecord,
+    approved: &[String],
+    today: Date,
+) -> ScopeSet {
+    let e = effective_permissions(catalog, approved);
+    let mut s = granted_token_scopes(
+        catalog,
+        &e,
+        &authorized_scopes(catalog, &token.scopes, today),
     );
     // Auto-granted permissions travel with the program, for tokens of the matching kind.
     for p in &e.auto_granted {
@@ -388,6 +402,49 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two views of a token's scopes, pinned: introspection's keeps a deprecated scope past
+    /// its cut-off and adds nothing; the decisions' drops it and adds the auto-granted ones.
+    /// Both drop a scope whose product the app no longer has.
+    #[test]
+    fn introspection_and_decisions_see_a_tokens_scopes_as_documented() {
+        let c = Catalog::linkedin();
+        let approved = vec!["advertising-apis".to_string()];
+        let own = ScopeSet::parse("rw_ads,w_share,r_sales_nav_profiles").unwrap();
+        let e = effective_permissions(&c, &approved);
+        assert_eq!(
+            granted_token_scopes(&c, &e, &own),
+            ScopeSet::parse("rw_ads,w_share").unwrap()
+        );
+        let token = TokenRecord {
+            hash: crate::SecretHash::from_stored("h".into()),
+            kind: crate::model::TokenKind::Access,
+            client_id: "app".into(),
+            grant_id: None,
+            member_id: Some("m".into()),
+            scopes: own,
+            created_at: 0,
+            authorized_at: 0,
+            expires_at: i64::MAX,
+            revoked_at: None,
+            refresh_hash: None,
+            code_hash: None,
+            rotated_at: None,
+            nonce: None,
+            public_client: false,
+            auth_time: 0,
+        };
+        let today = time::macros::date!(2026 - 12 - 04);
+        let now = effective_token_scopes(&c, &token, &approved, today);
+        assert!(
+            now.contains("rw_ads") && now.contains("r_targeting"),
+            "{now:?}"
+        );
+        assert!(
+            !now.contains("w_share") && !now.contains("r_sales_nav_profiles"),
+            "{now:?}"
+        );
+    }
 
     #[test]
     fn a_body_field_is_read_once_at_the_top_level_or_refused() {

@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::catalog::ResourceType;
+use crate::scope::ScopeSet;
+use crate::secret::SecretHash;
 
 /// Unix time in seconds.
 pub type UnixTime = i64;
@@ -267,6 +269,44 @@ impl Capability {
     }
 }
 
+/// The capabilities switched on for one app: a set, so a new capability is one more variant,
+/// not one more field every constructor must remember.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    fn bit(c: Capability) -> u8 {
+        match c {
+            Capability::ClientCredentials => 1,
+            Capability::RefreshTokens => 2,
+            Capability::NativePkce => 4,
+        }
+    }
+    pub fn has(self, c: Capability) -> bool {
+        self.0 & Capabilities::bit(c) != 0
+    }
+    /// This set with `c` switched on or off.
+    pub fn with(self, c: Capability, on: bool) -> Capabilities {
+        match on {
+            true => Capabilities(self.0 | Capabilities::bit(c)),
+            false => Capabilities(self.0 & !Capabilities::bit(c)),
+        }
+    }
+}
+
+/// Shown as one boolean per capability (`client_credentials`, `refresh_tokens`, `native_pkce`),
+/// the admin API's documented shape.
+impl Serialize for Capabilities {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(Capability::ALL.len()))?;
+        for c in Capability::ALL {
+            m.serialize_entry(&c.as_str().replace('-', "_"), &self.has(c))?;
+        }
+        m.end()
+    }
+}
+
 /// A developer's application (OAuth client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct App {
@@ -276,22 +316,17 @@ pub struct App {
     pub organization_id: Option<i64>,
     pub privacy_policy_url: String,
     pub logo_url: String,
-    pub client_credentials: bool,
-    pub refresh_tokens: bool,
-    pub native_pkce: bool,
-    /// Default scopes (comma-separated in storage), used only under a default-scope extension.
-    pub default_scopes: String,
+    #[serde(flatten)]
+    pub capabilities: Capabilities,
+    /// Default scopes, used only under a default-scope extension.
+    pub default_scopes: ScopeSet,
     pub extension_until: Option<UnixTime>,
     pub created_at: UnixTime,
 }
 
 impl App {
     pub fn has(&self, c: Capability) -> bool {
-        match c {
-            Capability::ClientCredentials => self.client_credentials,
-            Capability::RefreshTokens => self.refresh_tokens,
-            Capability::NativePkce => self.native_pkce,
-        }
+        self.capabilities.has(c)
     }
 }
 
@@ -350,8 +385,7 @@ pub struct Grant {
     pub id: GrantId,
     pub client_id: ClientId,
     pub member_id: MemberId,
-    /// Comma-separated scope names.
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
@@ -377,23 +411,23 @@ impl TokenKind {
 /// A stored token (its hash, never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    pub hash: String,
+    /// The keyed hash of the token: the token itself is never stored.
+    pub hash: SecretHash,
     pub kind: TokenKind,
     pub client_id: ClientId,
     /// The grant of a 3-legged token; none for 2-legged tokens.
     pub grant_id: Option<GrantId>,
     pub member_id: Option<MemberId>,
-    /// Comma-separated scope names.
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub created_at: UnixTime,
     /// When the member authorized the grant (LinkedIn's `authorized_at`).
     pub authorized_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     /// For access tokens issued by a refresh: the refresh token's hash.
-    pub refresh_hash: Option<String>,
+    pub refresh_hash: Option<SecretHash>,
     /// The authorization code every token of this lineage descends from.
-    pub code_hash: Option<String>,
+    pub code_hash: Option<SecretHash>,
     /// For rotated refresh tokens: when they were rotated.
     pub rotated_at: Option<UnixTime>,
     pub nonce: Option<String>,
@@ -429,12 +463,12 @@ impl TokenRecord {
 /// A stored authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
-    pub hash: String,
+    pub hash: SecretHash,
     pub client_id: ClientId,
     pub grant_id: GrantId,
     pub member_id: MemberId,
     pub redirect_uri: String,
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
@@ -449,7 +483,7 @@ pub struct CodeRecord {
 /// A signed-in browser session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub hash: String,
+    pub hash: SecretHash,
     pub member_id: MemberId,
     /// The per-session CSRF token every form carries.
     pub csrf: String,

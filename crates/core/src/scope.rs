@@ -14,6 +14,14 @@ pub struct ScopeSet(BTreeSet<String>);
 #[error("scope \"{0}\" is not a valid scope token")]
 pub struct BadScope(pub String);
 
+/// Shown as LinkedIn shows a scope list: one comma-separated string (the admin API's grants
+/// and apps read like the token endpoint's `scope`).
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_comma_separated())
+    }
+}
+
 impl ScopeSet {
     /// Parses a scope parameter: tokens separated by spaces or commas (LinkedIn accepts both).
     pub fn parse(s: &str) -> Result<ScopeSet, BadScope> {

@@ -13,12 +13,12 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::Error;
-use crate::ops::apps::AppInput;
-use crate::ops::members::MemberInput;
-use crate::ops::{self, Actor};
-use crate::state::ServiceState;
 use crate::wire::admin::AdminError;
+use scopegate_app::error::Error;
+use scopegate_app::ops::apps::AppInput;
+use scopegate_app::ops::members::MemberInput;
+use scopegate_app::ops::{self, Actor};
+use scopegate_app::state::ServiceState;
 
 const OPENAPI: &str = include_str!("../openapi.json");
 

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::bearer::bearer;
-use crate::ops::keys::KeyKind;
-use crate::state::{Service, ServiceState};
 use crate::wire::{self, ApiError};
+use scopegate_app::ops::keys::KeyKind;
+use scopegate_app::state::{Service, ServiceState};
 use scopegate_app::Gateway;
 
-pub use scopegate_app::enforce::Verdict;
+use scopegate_app::enforce::Verdict;
 
 /// A request to evaluate, as read from HTTP.
 pub struct Call<'a> {
@@ -237,7 +237,7 @@ async fn resource_server(state: &Service, headers: &HeaderMap) -> Result<(), Res
     let Some(k) = key else {
         return Err(wire::resource_server_key_required());
     };
-    match crate::ops::keys::authenticate(state, &k, KeyKind::ResourceServer).await {
+    match scopegate_app::ops::keys::authenticate(state, &k, KeyKind::ResourceServer).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(wire::resource_server_key_required()),
         Err(e) => Err(ApiError::from(e).into_response()),
@@ -387,11 +387,7 @@ fn verdict_json(v: &Verdict) -> Value {
             out["reason"] = json!(reason(d));
             out["detail"] = json!(d);
             if let Some(t) = &v.token {
-                out["scopes"] = json!(t
-                    .scopes
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>());
+                out["scopes"] = json!(t.scopes.iter().collect::<Vec<_>>());
             }
         }
     }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
-use crate::state::ServiceState;
+use scopegate_app::state::ServiceState;
 
 /// Form and JSON bodies larger than this are refused with 413 before any handler runs.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -153,17 +153,7 @@ async fn metrics_with_token(State(state): State<ServiceState>, headers: HeaderMa
         (Some(p), Some(e)) if scopegate_core::secret::ct_eq_str(p, e.expose()) => {
             metrics(State(state)).await
         }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"metrics\""),
-            )],
-            Json(
-                serde_json::json!({"status": 401, "message": "A valid metrics token is required."}),
-            ),
-        )
-            .into_response(),
+        _ => crate::wire::metrics_token_required(),
     }
 }
 

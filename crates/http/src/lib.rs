@@ -15,9 +15,3 @@ pub mod oidc;
 pub mod peer;
 pub mod web;
 pub mod wire;
-
-// The application layer's modules under their old paths while handlers move onto it.
-pub use scopegate_app::{
-    clock, config, error, maintenance, metrics, ops, password, state, throttle,
-};
-pub use scopegate_app::{Compat, Config, Gateway, Service, ServiceState, TransportLimits};

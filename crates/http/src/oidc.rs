@@ -3,21 +3,16 @@
 //! they are re-exported here under their old paths for the handlers that call them.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_app::signing::KeyError;
+use scopegate_app::signing::{algorithms, JWKS_MAX_AGE};
 use scopegate_app::userinfo::{self, UserinfoError};
 use serde_json::{json, Value};
 
 use crate::extract::bearer::Bearer;
-use crate::state::{Service, ServiceState};
 use crate::wire::ApiError;
-
-pub use scopegate_app::signing::{
-    algorithms, ensure_keys, id_token_for, pairwise_sub, sign, verify_id_token_hint, Alg,
-    HintFailure, IdTokenError, ID_TOKEN_TTL, JWKS_MAX_AGE, KEY_PUBLISH_AHEAD,
-};
+use scopegate_app::state::{Service, ServiceState};
 
 fn cached_json(v: Value, max_age: u32) -> Response {
     let mut res = Json(v).into_response();
@@ -73,31 +68,11 @@ pub async fn discovery(State(state): State<ServiceState>) -> Response {
     cached_json(discovery_document(&state), 300)
 }
 
-/// The JWKS could not be read: 503, never cached. A relying party that cached an empty key set
-/// would refuse every ID token until its cache expired.
-impl From<KeyError> for ApiError {
-    fn from(e: KeyError) -> Self {
-        tracing::error!(error = %e, "jwks: the signing keys are not available");
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            service_error_code: 503,
-            code: None,
-            message: "keys are not available yet".into(),
-            challenge: None,
-        }
-    }
-}
-
 /// GET /oauth/openid/jwks
 pub async fn jwks(State(state): State<ServiceState>) -> Response {
     match scopegate_app::signing::jwks(&state).await {
         Ok(keys) => cached_json(json!({"keys": keys}), JWKS_MAX_AGE),
-        Err(e) => {
-            let mut res = ApiError::from(e).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

@@ -12,8 +12,8 @@ use scopegate_app::sandbox::{self, Answer, ApiVersion, SandboxError};
 
 use crate::enforce::{denial_error, evaluate, method_headers_agree, restli_method, Call};
 use crate::extract::bearer::Presented;
-use crate::state::ServiceState;
 use crate::wire::ApiError;
+use scopegate_app::state::ServiceState;
 
 /// Any /v2 or /rest call the router did not answer otherwise.
 pub async fn handle(

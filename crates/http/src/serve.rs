@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,11 +16,12 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::config::TransportLimits;
-use crate::state::ServiceState;
+use scopegate_app::config::TransportLimits;
+use scopegate_app::state::ServiceState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,7 +47,27 @@ pub async fn serve(
     routes: crate::http::Listener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let limits = state.config.transport.clone();
+    let caps = connection_caps(&state);
+    let (closing_tx, closing_rx) = watch::channel(());
+    let shared = Connection {
+        acceptor: TlsAcceptor::from(tls),
+        app: crate::http::router(state.clone(), routes),
+        builder: Arc::new(builder(&state.config.transport)),
+        state,
+        closing: closing_rx,
+    };
+    accept_until_closed(&listener, &caps, &shared, shutdown).await;
+    // Closed before the drain: a new client is refused at once instead of waiting in a backlog
+    // that nobody reads any more.
+    drop(listener);
+    drain(&closing_tx, &caps).await;
+    Ok(())
+}
+
+/// The listener's caps: the configured total (by default one derived from the open-file limit)
+/// and the per-address cap.
+fn connection_caps(state: &ServiceState) -> Arc<ConnectionCaps> {
+    let limits = &state.config.transport;
     let max = limits
         .max_connections
         .unwrap_or_else(default_max_connections);
@@ -54,15 +76,22 @@ pub async fn serve(
         max_connections_per_address = limits.max_connections_per_address,
         "listener limits"
     );
-    let caps = Arc::new(ConnectionCaps::new(
+    Arc::new(ConnectionCaps::new(
         max,
         limits.max_connections_per_address,
         &state.config.trusted_proxies,
-    ));
-    let acceptor = TlsAcceptor::from(tls);
-    let app = crate::http::router(state.clone(), routes);
-    let builder = Arc::new(builder(&limits));
-    let (closing_tx, closing_rx) = watch::channel(());
+    ))
+}
+
+/// Accepts connections, each into its own task, until the shutdown signal and then for
+/// drain_seconds more.
+async fn accept_until_closed(
+    listener: &TcpListener,
+    caps: &Arc<ConnectionCaps>,
+    shared: &Connection,
+    shutdown: impl Future<Output = ()>,
+) {
+    let state = &shared.state;
     tokio::pin!(shutdown);
     // After the shutdown signal the listener keeps accepting for drain_seconds while /healthz
     // answers 503 (App::draining), so a load balancer moves away before connections close.
@@ -101,44 +130,47 @@ pub async fn serve(
             }
             () = &mut closing, if draining => break,
         };
-        // Over a cap the connection is closed at once, before the TLS handshake costs anything.
-        let admission = match caps.admit(peer.ip()) {
-            Ok(a) => a,
-            Err(refusal) => {
-                let counter = match refusal {
-                    Refusal::Total => &state.metrics.connections_refused_total_cap,
-                    Refusal::PerAddress => &state.metrics.connections_refused_per_address,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%peer, ?refusal, "connection refused: cap reached");
-                drop(tcp);
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        tokio::spawn(connection(
-            tcp,
-            peer,
-            admission,
-            Connection {
-                acceptor: acceptor.clone(),
-                app: app.clone(),
-                builder: builder.clone(),
-                state: state.clone(),
-                closing: closing_rx.clone(),
-            },
-        ));
+        admit(tcp, peer, caps, shared);
     }
-    drop(listener);
+}
+
+/// Starts serving an accepted connection, or closes it when it is over a cap: at once, before
+/// the TLS handshake costs anything.
+fn admit(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    caps: &Arc<ConnectionCaps>,
+    shared: &Connection,
+) {
+    let admission = match caps.admit(peer.ip()) {
+        Ok(a) => a,
+        Err(refusal) => {
+            let metrics = &shared.state.metrics;
+            let counter = match refusal {
+                Refusal::Total => &metrics.connections_refused_total_cap,
+                Refusal::PerAddress => &metrics.connections_refused_per_address,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, ?refusal, "connection refused: cap reached");
+            drop(tcp);
+            return;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    tokio::spawn(connection(tcp, peer, admission, shared.clone()));
+}
+
+/// Once the listener is closed: asks every open connection to close, and waits for them at most
+/// DRAIN_TIMEOUT.
+async fn drain(closing: &watch::Sender<()>, caps: &ConnectionCaps) {
     tracing::info!("shutting down: draining open connections");
-    let _ = closing_tx.send(());
+    let _ = closing.send(());
     if tokio::time::timeout(DRAIN_TIMEOUT, caps.all_closed())
         .await
         .is_err()
     {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
-    Ok(())
 }
 
 /// The HTTP/1.1 and HTTP/2 settings of every connection.
@@ -165,6 +197,7 @@ fn builder(limits: &TransportLimits) -> auto::Builder<TokioExecutor> {
 }
 
 /// What every connection task shares.
+#[derive(Clone)]
 struct Connection {
     acceptor: TlsAcceptor,
     app: axum::Router,
@@ -189,31 +222,8 @@ async fn connection(
         mut closing,
     } = shared;
     let _open = OpenConnection::new(&state, admission);
-    let limits = &state.config.transport;
-    // A shutdown does not wait for handshakes: nothing was asked of this connection yet.
-    let handshake = tokio::select! {
-        done = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => done,
-        _ = closing.changed() => return,
-    };
-    let tls = match handshake {
-        Ok(Ok(tls)) => tls,
-        // Plain HTTP, TLS 1.0/1.1 and scanners end here: no service without TLS 1.2+.
-        Ok(Err(e)) => {
-            state
-                .metrics
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            state
-                .metrics
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
+    let Some(tls) = handshake(&acceptor, tcp, peer, &state, &mut closing).await else {
+        return;
     };
     let activity = Arc::new(Activity::new());
     let trusted = state.config.trusted_proxies.clone();
@@ -221,16 +231,7 @@ async fn connection(
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let in_flight = requests.begin();
-            // Behind a trusted proxy, the client is who the proxy says it is.
-            let client = crate::peer::client_address(peer.ip(), req.headers(), &trusted);
-            let peer = SocketAddr::new(client, peer.port());
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            // The peer address, for code that sees only headers (client-authentication
-            // throttling). Whatever the client sent under this name is replaced.
-            if let Ok(v) = hyper::header::HeaderValue::from_str(&peer.ip().to_string()) {
-                req.headers_mut().insert(crate::peer::PEER_HEADER, v);
-            }
+            set_client_address(&mut req, peer, &trusted);
             let answer = app.clone().oneshot(req);
             async move {
                 let res = answer.await;
@@ -238,7 +239,89 @@ async fn connection(
                 res
             }
         });
+    // HTTP/1.1 or HTTP/2, as the client chose in the handshake (ALPN).
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    serve_until_closed(
+        conn,
+        |conn| conn.graceful_shutdown(),
+        peer,
+        &state,
+        &activity,
+        closing,
+    )
+    .await;
+}
+
+/// The TLS handshake under its deadline; None when it failed or took too long, or the server
+/// began shutting down first.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: &ServiceState,
+    closing: &mut watch::Receiver<()>,
+) -> Option<TlsStream<tokio::net::TcpStream>> {
+    let limits = &state.config.transport;
+    // A shutdown does not wait for handshakes: nothing was asked of this connection yet.
+    let handshake = tokio::select! {
+        done = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => done,
+        _ = closing.changed() => return None,
+    };
+    match handshake {
+        Ok(Ok(tls)) => Some(tls),
+        // Plain HTTP, TLS 1.0/1.1 and scanners end here: no service without TLS 1.2+.
+        Ok(Err(e)) => {
+            state
+                .metrics
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            state
+                .metrics
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Tells the handlers who the client is: as ConnectInfo, and in the peer header.
+fn set_client_address(
+    req: &mut hyper::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    trusted: &[IpAddr],
+) {
+    // Behind a trusted proxy, the client is who the proxy says it is.
+    let client = crate::peer::client_address(peer.ip(), req.headers(), trusted);
+    let peer = SocketAddr::new(client, peer.port());
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    // The peer address, for code that sees only headers (client-authentication
+    // throttling). Whatever the client sent under this name is replaced.
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&peer.ip().to_string()) {
+        req.headers_mut().insert(crate::peer::PEER_HEADER, v);
+    }
+}
+
+/// Runs the HTTP connection `conn` until it ends, it has been idle for the idle timeout, or the
+/// server shuts down; `close` asks it to close (HTTP/2: GOAWAY, HTTP/1.1: close after the
+/// answer in flight), and one that does not finish closing in time is dropped.
+async fn serve_until_closed<C, E>(
+    conn: C,
+    close: impl Fn(Pin<&mut C>),
+    peer: SocketAddr,
+    state: &ServiceState,
+    activity: &Activity,
+    mut closing: watch::Receiver<()>,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let limits = &state.config.transport;
     tokio::pin!(conn);
     // Set once the connection was asked to close: past it, it is dropped (the socket closes).
     let mut give_up: Option<Instant> = None;
@@ -254,7 +337,7 @@ async fn connection(
                 break;
             }
             _ = closing.changed(), if give_up.is_none() => {
-                conn.as_mut().graceful_shutdown();
+                close(conn.as_mut());
                 give_up = Some(Instant::now() + DRAIN_TIMEOUT);
             }
             // Shutting down: once no request is in flight there is nothing left to deliver. An
@@ -281,7 +364,7 @@ async fn connection(
                         .connections_idle_closed
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, "idle connection closed");
-                    conn.as_mut().graceful_shutdown();
+                    close(conn.as_mut());
                     give_up = Some(Instant::now() + CLOSE_GRACE.min(limits.idle_timeout));
                 }
             }

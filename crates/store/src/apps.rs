@@ -1,6 +1,8 @@
 //! Apps, their secrets, redirect URLs, capabilities and program access requests.
 
-use scopegate_core::model::{AccessRequest, App, Capability, RequestStatus, SecretInfo, UnixTime};
+use scopegate_core::model::{
+    AccessRequest, App, Capabilities, Capability, RequestStatus, SecretInfo, UnixTime,
+};
 use scopegate_core::SecretHash;
 
 use crate::{params, Conn, Result, Row, StoreError};
@@ -18,10 +20,11 @@ fn app(r: &Row) -> Result<App> {
         organization_id: r.opt_int("organization_id")?,
         privacy_policy_url: r.text("privacy_policy_url")?,
         logo_url: r.text("logo_url")?,
-        client_credentials: r.bool("client_credentials")?,
-        refresh_tokens: r.bool("refresh_tokens")?,
-        native_pkce: r.bool("native_pkce")?,
-        default_scopes: r.text("default_scopes")?,
+        capabilities: Capabilities::default()
+            .with(Capability::ClientCredentials, r.bool("client_credentials")?)
+            .with(Capability::RefreshTokens, r.bool("refresh_tokens")?)
+            .with(Capability::NativePkce, r.bool("native_pkce")?),
+        default_scopes: r.scopes("default_scopes")?,
         extension_until: r.opt_int("extension_until")?,
         created_at: r.int("created_at")?,
     })
@@ -37,7 +40,7 @@ pub fn create(
 ) -> Result<()> {
     c.execute(
         &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
-        params![&a.client_id, &a.name, &a.owner_id, a.organization_id, &a.privacy_policy_url, &a.logo_url, a.client_credentials, a.refresh_tokens, a.native_pkce, &a.default_scopes, a.extension_until, a.created_at],
+        params![&a.client_id, &a.name, &a.owner_id, a.organization_id, &a.privacy_policy_url, &a.logo_url, a.has(Capability::ClientCredentials), a.has(Capability::RefreshTokens), a.has(Capability::NativePkce), &a.default_scopes, a.extension_until, a.created_at],
     )?;
     add_secret(c, &a.client_id, secret, hint, a.created_at)?;
     for uri in redirect_uris {
@@ -133,7 +136,7 @@ pub fn set_capability(c: &mut dyn Conn, client_id: &str, cap: Capability, on: bo
 pub fn set_defaults(
     c: &mut dyn Conn,
     client_id: &str,
-    default_scopes: &str,
+    default_scopes: &scopegate_core::ScopeSet,
     extension_until: Option<UnixTime>,
 ) -> Result<()> {
     let n = c.execute(

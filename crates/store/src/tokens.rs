@@ -5,12 +5,13 @@ use scopegate_core::model::{
 };
 
 use crate::{params, unknown, Conn, Result, Row, StoreError};
+use scopegate_core::{ScopeSet, SecretHash};
 
 const TOKEN_COLUMNS: &str = "hash, kind, client_id, grant_id, member_id, scopes, created_at, authorized_at, expires_at, revoked_at, refresh_hash, code_hash, rotated_at, nonce, public_client, auth_time";
 
 fn token(r: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
-        hash: r.text("hash")?,
+        hash: r.hash("hash")?,
         kind: match r.text("kind")?.as_str() {
             "refresh" => TokenKind::Refresh,
             "access" => TokenKind::Access,
@@ -19,13 +20,13 @@ fn token(r: &Row) -> Result<TokenRecord> {
         client_id: r.text("client_id")?.into(),
         grant_id: r.opt_int("grant_id")?.map(Into::into),
         member_id: r.opt_text("member_id")?.map(Into::into),
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         created_at: r.int("created_at")?,
         authorized_at: r.int("authorized_at")?,
         expires_at: r.int("expires_at")?,
         revoked_at: r.opt_int("revoked_at")?,
-        refresh_hash: r.opt_text("refresh_hash")?,
-        code_hash: r.opt_text("code_hash")?,
+        refresh_hash: r.opt_hash("refresh_hash")?,
+        code_hash: r.opt_hash("code_hash")?,
         rotated_at: r.opt_int("rotated_at")?,
         nonce: r.opt_text("nonce")?,
         public_client: r.bool("public_client")?,
@@ -43,7 +44,7 @@ pub fn insert(c: &mut dyn Conn, t: &TokenRecord) -> Result<()> {
 }
 
 /// The token with this hash (one primary-key lookup).
-pub fn get(c: &mut dyn Conn, hash: &str) -> Result<Option<TokenRecord>> {
+pub fn get(c: &mut dyn Conn, hash: &SecretHash) -> Result<Option<TokenRecord>> {
     c.query_opt(
         &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1"),
         params![hash],
@@ -54,7 +55,7 @@ pub fn get(c: &mut dyn Conn, hash: &str) -> Result<Option<TokenRecord>> {
 }
 
 /// Revokes one token; for a refresh token, also the access tokens it issued (RFC 7009 2.1).
-pub fn revoke(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<u64> {
+pub fn revoke(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<u64> {
     let mut n = c.execute(
         "UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
         params![now, hash],
@@ -92,7 +93,7 @@ pub fn revoke_grant_tokens_of_kind(
 }
 
 /// Revokes every token descending from an authorization code (RFC 6749 4.1.2: code replay).
-pub fn revoke_code_lineage(c: &mut dyn Conn, code_hash: &str, now: UnixTime) -> Result<u64> {
+pub fn revoke_code_lineage(c: &mut dyn Conn, code_hash: &SecretHash, now: UnixTime) -> Result<u64> {
     c.execute(
         "UPDATE tokens SET revoked_at = $1 WHERE code_hash = $2 AND revoked_at IS NULL",
         params![now, code_hash],
@@ -100,7 +101,7 @@ pub fn revoke_code_lineage(c: &mut dyn Conn, code_hash: &str, now: UnixTime) -> 
 }
 
 /// Marks a refresh token rotated, only if it was not already; returns whether this call did it.
-pub fn mark_rotated(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<bool> {
+pub fn mark_rotated(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<bool> {
     Ok(c.execute(
         "UPDATE tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
         params![now, hash],
@@ -164,12 +165,12 @@ const CODE_COLUMNS: &str = "hash, client_id, grant_id, member_id, redirect_uri, 
 
 fn code(r: &Row) -> Result<CodeRecord> {
     Ok(CodeRecord {
-        hash: r.text("hash")?,
+        hash: r.hash("hash")?,
         client_id: r.text("client_id")?.into(),
         grant_id: r.int("grant_id")?.into(),
         member_id: r.text("member_id")?.into(),
         redirect_uri: r.text("redirect_uri")?,
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         code_challenge: r.opt_text("code_challenge")?,
         nonce: r.opt_text("nonce")?,
         auth_time: r.int("auth_time")?,
@@ -190,7 +191,7 @@ pub fn insert_code(c: &mut dyn Conn, k: &CodeRecord) -> Result<()> {
 }
 
 /// Whether a code with this hash was ever stored, and if so whether it is still unused.
-pub fn code_state(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Option<bool>> {
+pub fn code_state(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<Option<bool>> {
     c.query_opt(
         "SELECT consumed_at, expires_at FROM auth_codes WHERE hash = $1",
         params![hash],
@@ -211,7 +212,7 @@ pub enum Redeem {
 }
 
 /// Consumes a code atomically: of any number of concurrent redemptions, exactly one is `Fresh`.
-pub fn redeem_code(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Redeem> {
+pub fn redeem_code(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<Redeem> {
     let consumed = c.query_opt(
         &format!("UPDATE auth_codes SET consumed_at = $1 WHERE hash = $2 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"),
         params![now, hash],
@@ -235,7 +236,7 @@ fn grant(r: &Row) -> Result<Grant> {
         id: r.int("id")?.into(),
         client_id: r.text("client_id")?.into(),
         member_id: r.text("member_id")?.into(),
-        scopes: r.text("scopes")?,
+        scopes: r.scopes("scopes")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         revoked_at: r.opt_int("revoked_at")?,
@@ -270,11 +271,11 @@ pub fn consent(
     c: &mut dyn Conn,
     client_id: &str,
     member_id: &str,
-    scopes: &str,
+    scopes: &ScopeSet,
     now: UnixTime,
 ) -> Result<Grant> {
     if let Some(g) = live_grant(c, client_id, member_id)? {
-        if g.scopes != scopes {
+        if g.scopes != *scopes {
             revoke_grant_tokens(c, g.id, now)?;
             c.execute(
                 "UPDATE grants SET scopes = $1, updated_at = $2 WHERE id = $3",
@@ -342,14 +343,14 @@ pub fn insert_session(c: &mut dyn Conn, s: &Session, now: UnixTime) -> Result<()
 }
 
 /// A session that has not expired.
-pub fn session(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Option<Session>> {
+pub fn session(c: &mut dyn Conn, hash: &SecretHash, now: UnixTime) -> Result<Option<Session>> {
     c.query_opt(
         "SELECT hash, member_id, csrf, auth_time, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
         params![hash, now],
     )?
     .map(|r| {
         Ok(Session {
-            hash: r.text(0)?,
+            hash: r.hash(0)?,
             member_id: r.text(1)?.into(),
             csrf: r.text(2)?,
             auth_time: r.int(3)?,
@@ -360,7 +361,7 @@ pub fn session(c: &mut dyn Conn, hash: &str, now: UnixTime) -> Result<Option<Ses
 }
 
 /// Ends a session.
-pub fn delete_session(c: &mut dyn Conn, hash: &str) -> Result<()> {
+pub fn delete_session(c: &mut dyn Conn, hash: &SecretHash) -> Result<()> {
     c.execute("DELETE FROM sessions WHERE hash = $1", params![hash])?;
     Ok(())
 }

@@ -68,6 +68,17 @@ impl From<&scopegate_core::SecretHash> for Value {
         Value::Text(v.as_str().to_string())
     }
 }
+impl From<scopegate_core::SecretHash> for Value {
+    fn from(v: scopegate_core::SecretHash) -> Self {
+        Value::Text(v.as_str().to_string())
+    }
+}
+/// Scopes are stored comma-separated (LinkedIn's wire form).
+impl From<&scopegate_core::ScopeSet> for Value {
+    fn from(v: &scopegate_core::ScopeSet) -> Self {
+        Value::Text(v.to_comma_separated())
+    }
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
@@ -140,6 +151,20 @@ impl Row {
         }
     }
     /// A nullable text column.
+    /// A stored keyed hash (of a token, a code, a session).
+    pub fn hash(&self, c: impl Col) -> Result<scopegate_core::SecretHash, StoreError> {
+        self.text(c).map(scopegate_core::SecretHash::from_stored)
+    }
+    pub fn opt_hash(&self, c: impl Col) -> Result<Option<scopegate_core::SecretHash>, StoreError> {
+        Ok(self
+            .opt_text(c)?
+            .map(scopegate_core::SecretHash::from_stored))
+    }
+    /// A stored scope list. One that does not parse is a broken record, never an empty set.
+    pub fn scopes(&self, c: impl Col) -> Result<scopegate_core::ScopeSet, StoreError> {
+        scopegate_core::ScopeSet::parse(&self.text(c)?)
+            .map_err(|e| StoreError::Backend(format!("column {c}: {e}")))
+    }
     pub fn opt_text(&self, c: impl Col) -> Result<Option<String>, StoreError> {
         match self.at(c)? {
             Value::Null => Ok(None),

@@ -137,7 +137,32 @@ both_backends!(
     attempts_are_taken_one_at_a_time_under_concurrency,
     forgotten_attempt_counters_are_purged,
     sandbox_objects_are_found_only_by_their_owner,
+    a_stored_scope_list_that_does_not_parse_is_an_error_not_no_scopes,
 );
+
+/// A token row whose scopes were damaged (by hand, by a bad migration) reads as a store error:
+/// never as a token with no scopes or with the scopes that happened to parse.
+async fn a_stored_scope_list_that_does_not_parse_is_an_error_not_no_scopes(store: &Store) {
+    app_and_member(store).await;
+    store
+        .write(|c| tokens::insert(c, &access("t1", None)))
+        .await
+        .unwrap();
+    store
+        .write(|c| {
+            c.execute(
+                "UPDATE tokens SET scopes = 'openid,bad\"scope' WHERE hash = 't1'",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    let read = store.read(|c| tokens::get(c, &h("t1"))).await;
+    assert!(
+        matches!(&read, Err(scopegate_store::StoreError::Backend(m)) if m.contains("scopes")),
+        "{read:?}"
+    );
+}
 
 /// Counters whose last attempt is older than the cut-off go; newer ones stay, in batches.
 async fn forgotten_attempt_counters_are_purged(store: &Store) {
@@ -437,10 +462,8 @@ async fn app_and_member(store: &Store) {
                 organization_id: None,
                 privacy_policy_url: String::new(),
                 logo_url: String::new(),
-                client_credentials: false,
-                refresh_tokens: false,
-                native_pkce: false,
-                default_scopes: String::new(),
+                capabilities: Default::default(),
+                default_scopes: Default::default(),
                 extension_until: None,
                 created_at: 1,
             };
@@ -458,12 +481,12 @@ async fn app_and_member(store: &Store) {
 
 fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
     TokenRecord {
-        hash: hash.into(),
+        hash: h(hash),
         kind: TokenKind::Access,
         client_id: "app1".into(),
         grant_id: grant.map(Into::into),
         member_id: grant.map(|_| "m1".into()),
-        scopes: "openid".into(),
+        scopes: sc("openid"),
         created_at: 10,
         authorized_at: 10,
         expires_at: 1000,
@@ -480,16 +503,16 @@ fn access(hash: &str, grant: Option<i64>) -> TokenRecord {
 async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
     app_and_member(store).await;
     let g = store
-        .write(|c| tokens::consent(c, "app1", "m1", "openid", 5))
+        .write(|c| tokens::consent(c, "app1", "m1", &sc("openid"), 5))
         .await
         .unwrap();
     let code = CodeRecord {
-        hash: "code1".into(),
+        hash: h("code1"),
         client_id: "app1".into(),
         grant_id: g.id,
         member_id: "m1".into(),
         redirect_uri: "https://x.example/cb".into(),
-        scopes: "openid".into(),
+        scopes: sc("openid"),
         code_challenge: None,
         nonce: None,
         auth_time: 5,
@@ -506,7 +529,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
     for _ in 0..50 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.write(|c| tokens::redeem_code(c, "code1", 7)).await
+            s.write(|c| tokens::redeem_code(c, &h("code1"), 7)).await
         }));
     }
     let mut fresh = 0;
@@ -521,7 +544,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
     assert_eq!((fresh, replayed), (1, 49));
     assert!(matches!(
         store
-            .write(|c| tokens::redeem_code(c, "nope", 7))
+            .write(|c| tokens::redeem_code(c, &h("nope"), 7))
             .await
             .unwrap(),
         Redeem::Unknown
@@ -531,7 +554,7 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: &Store) {
 async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
     app_and_member(store).await;
     let g = store
-        .write(|c| tokens::consent(c, "app1", "m1", "openid", 5))
+        .write(|c| tokens::consent(c, "app1", "m1", &sc("openid"), 5))
         .await
         .unwrap();
     let t = access("t1", Some(g.id.get()));
@@ -543,12 +566,12 @@ async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
         .unwrap());
     // The same scopes again keep the token.
     let same = store
-        .write(|c| tokens::consent(c, "app1", "m1", "openid", 6))
+        .write(|c| tokens::consent(c, "app1", "m1", &sc("openid"), 6))
         .await
         .unwrap();
     assert_eq!(same.id, g.id);
     assert!(store
-        .read(|c| tokens::get(c, "t1"))
+        .read(|c| tokens::get(c, &h("t1")))
         .await
         .unwrap()
         .unwrap()
@@ -556,12 +579,12 @@ async fn consent_with_new_scopes_revokes_earlier_tokens(store: &Store) {
         .is_none());
     // Different scopes revoke it.
     store
-        .write(|c| tokens::consent(c, "app1", "m1", "openid,profile", 7))
+        .write(|c| tokens::consent(c, "app1", "m1", &sc("openid,profile"), 7))
         .await
         .unwrap();
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "t1"))
+            .read(|c| tokens::get(c, &h("t1")))
             .await
             .unwrap()
             .unwrap()
@@ -594,7 +617,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
     let mut r = access("r1", None);
     r.kind = TokenKind::Refresh;
     let mut a = access("a1", None);
-    a.refresh_hash = Some("r1".into());
+    a.refresh_hash = Some(h("r1"));
     let other = access("a2", None);
     store
         .write(move |c| {
@@ -604,10 +627,13 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
         })
         .await
         .unwrap();
-    store.write(|c| tokens::revoke(c, "r1", 50)).await.unwrap();
+    store
+        .write(|c| tokens::revoke(c, &h("r1"), 50))
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "a1"))
+            .read(|c| tokens::get(c, &h("a1")))
             .await
             .unwrap()
             .unwrap()
@@ -616,7 +642,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
     );
     assert_eq!(
         store
-            .read(|c| tokens::get(c, "a2"))
+            .read(|c| tokens::get(c, &h("a2")))
             .await
             .unwrap()
             .unwrap()
@@ -624,11 +650,11 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens(store: &Store) {
         None
     );
     assert!(store
-        .write(|c| tokens::mark_rotated(c, "a2", 51))
+        .write(|c| tokens::mark_rotated(c, &h("a2"), 51))
         .await
         .unwrap());
     assert!(!store
-        .write(|c| tokens::mark_rotated(c, "a2", 52))
+        .write(|c| tokens::mark_rotated(c, &h("a2"), 52))
         .await
         .unwrap());
 }
@@ -666,7 +692,7 @@ async fn expired_rows_are_purged_in_batches(store: &Store) {
     }
     assert_eq!(total, 25);
     assert!(store
-        .read(|c| tokens::get(c, "live"))
+        .read(|c| tokens::get(c, &h("live")))
         .await
         .unwrap()
         .is_some());
@@ -845,4 +871,13 @@ async fn sandbox_objects_are_found_only_by_their_owner(store: &Store) {
         .write(|c| sandbox::delete(c, "posts", 4_000_000_000_000_000_006))
         .await
         .unwrap());
+}
+
+/// A stored hash for the tests' records (the store keeps whatever hash it is given).
+fn h(s: &str) -> scopegate_core::SecretHash {
+    scopegate_core::SecretHash::from_stored(s.to_string())
+}
+
+fn sc(s: &str) -> scopegate_core::ScopeSet {
+    scopegate_core::ScopeSet::parse(s).unwrap()
 }

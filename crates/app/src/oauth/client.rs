@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use scopegate_core::model::{App as AppRecord, TokenRecord};
+use scopegate_core::model::{App as AppRecord, Capability, TokenRecord};
 use scopegate_core::{Secret, SecretHash};
 use scopegate_store::{apps, tokens, Conn};
 
@@ -139,7 +139,7 @@ async fn read(
             let found = lookup(c, &id, secret.as_ref())?;
             let blocked = shared_blocked(c, keys.as_ref(), now)?;
             let t = match &token_hash {
-                Some(h) => tokens::get(c, h.as_str())?,
+                Some(h) => tokens::get(c, h)?,
                 None => None,
             };
             Ok((found, blocked, t))
@@ -176,7 +176,9 @@ fn decide(p: &Credentials, found: Found, allow_public: bool) -> Result<Client, T
             basic: p.basic,
         }),
         // A native PKCE app may omit the secret; PKCE then proves possession of the code.
-        Some((app, false, approved)) if p.secret.is_none() && allow_public && app.native_pkce => {
+        Some((app, false, approved))
+            if p.secret.is_none() && allow_public && app.has(Capability::NativePkce) =>
+        {
             Ok(Client {
                 app,
                 approved,

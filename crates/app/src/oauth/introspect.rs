@@ -5,7 +5,7 @@ use scopegate_core::{ScopeSet, Secret};
 use scopegate_store::tokens;
 
 use super::client::{authenticate_with_token, Credentials};
-use super::{stored_scopes, TokenError};
+use super::TokenError;
 use crate::state::Service;
 
 /// What introspection may say about a token: `None` is exactly `{"active": false}`.
@@ -32,32 +32,13 @@ pub async fn introspect(
         guess.failed();
         return Ok(None);
     };
-    let scopes = narrowed(state, &client.approved, &stored_scopes(&t));
+    let e = state.effective_permissions(&client.approved);
+    let scopes = scopegate_core::enforce::granted_token_scopes(&state.catalog, &e, &t.scopes);
     Ok(Some(Introspection {
         state: t.state(state.now()),
         token: t,
         scopes,
     }))
-}
-
-/// A token's recorded scopes narrowed to what the app's approved products grant now, as
-/// introspection reports them (deprecated scopes past their cut-off included, see
-/// `core::oauth::authorized_scopes`). Decisions use [`super::token_scopes`].
-fn narrowed(state: &Service, approved: &[String], scopes: &ScopeSet) -> ScopeSet {
-    let e = state.effective_permissions(approved);
-    ScopeSet::from_names(
-        scopes
-            .iter()
-            .filter(|s| {
-                e.member.contains(*s)
-                    || e.application.contains(*s)
-                    || state
-                        .catalog
-                        .permission(s)
-                        .is_some_and(|p| p.deprecated.is_some())
-            })
-            .map(str::to_string),
-    )
 }
 
 /// Revokes `token` for an authenticated client; a public client (native PKCE, no secret) may

@@ -162,22 +162,8 @@ impl Scoping {
     }
     /// See [`carried_scopes`].
     pub(crate) fn carried(&self, token: &TokenRecord, approved: &[String]) -> ScopeSet {
-        let own = stored_scopes(token);
+        let own = &token.scopes;
         let now = self.token_scopes(token, approved);
         ScopeSet::from_names(own.iter().filter(|s| now.contains(s)).map(str::to_string))
-    }
-}
-
-/// A stored token's scopes; the store writes only well-formed sets, so one that does not parse
-/// is treated as carrying nothing (fail closed: no scope, not any scope).
-pub(crate) fn stored_scopes(token: &TokenRecord) -> ScopeSet {
-    ScopeSet::parse(&token.scopes).unwrap_or_default()
-}
-
-/// Prints a scope set the way the configured compatibility mode does.
-pub fn scope_string(compat: Compat, scopes: &ScopeSet) -> String {
-    match compat {
-        Compat::Standard => scopes.to_space_separated(),
-        Compat::Linkedin => scopes.to_comma_separated(),
     }
 }

@@ -1,16 +1,16 @@
 //! The token endpoint's grants: authorization_code, refresh_token, client_credentials.
 
-use scopegate_core::model::{GrantId, TokenKind, TokenRecord};
+use scopegate_core::model::{Capability, GrantId, TokenKind, TokenRecord};
 use scopegate_core::oauth::{resolve_application_scopes, AppScopeRefusal};
 use scopegate_core::secret::{ct_eq_str, sha256_b64url};
-use scopegate_core::{ScopeSet, Secret};
+use scopegate_core::{ScopeSet, Secret, SecretHash};
 use scopegate_store::tokens::{self, Redeem};
 use scopegate_store::Conn;
 
 use super::client::{authenticate_client, guess_attempt, Client, Credentials};
 use super::{
-    stored_scopes, GrantRefusal, Scoping, TokenError, ACCESS_TOKEN_TTL, APP_TOKEN_TTL,
-    REFRESH_TOKEN_TTL, ROTATION_GRACE,
+    GrantRefusal, Scoping, TokenError, ACCESS_TOKEN_TTL, APP_TOKEN_TTL, REFRESH_TOKEN_TTL,
+    ROTATION_GRACE,
 };
 use crate::config::Compat;
 use crate::state::Service;
@@ -64,7 +64,7 @@ pub struct Issued {
     /// The member the tokens act for, and what the ID token's claims follow (3-legged only).
     pub id_token: Option<IdTokenBasis>,
     /// Hashes of the tokens stored for this response and not yet handed out.
-    undelivered: Vec<String>,
+    undelivered: Vec<SecretHash>,
 }
 
 /// What an ID token for an issued access token is made from.
@@ -98,7 +98,7 @@ pub async fn redeem_code(state: &Service, req: CodeRedemption) -> Result<Issued,
     let guess = guess_attempt(state, req.client.as_ref().and_then(|c| c.addr)).await?;
     // Public clients get rotating refresh tokens (RFC 9700 4.14); confidential ones only when the
     // platform enabled programmatic refresh for the app.
-    let wants_refresh = client.public || client.app.refresh_tokens;
+    let wants_refresh = client.public || client.app.has(Capability::RefreshTokens);
     let access = Secret::generate(state.entropy.as_ref(), "AQ");
     let refresh = Secret::generate(state.entropy.as_ref(), "AQ");
     let ctx = CodeContext {
@@ -138,9 +138,9 @@ pub async fn redeem_code(state: &Service, req: CodeRedemption) -> Result<Issued,
 
 /// What the code's transaction needs, owned (the closure may run again on a retry).
 struct CodeContext {
-    code_hash: String,
-    access_hash: String,
-    refresh_hash: Option<String>,
+    code_hash: SecretHash,
+    access_hash: SecretHash,
+    refresh_hash: Option<SecretHash>,
     redirect_uri: String,
     verifier: Option<Secret>,
     now: i64,
@@ -223,9 +223,9 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
     };
     let approved = &x.client.approved;
     let scopes = x.scoping.carried(&base, approved);
-    base.scopes = scopes.to_comma_separated();
+    base.scopes = scopes.clone();
     let claims = x.scoping.token_scopes(&base, approved);
-    store_issued(c, base, x.refresh_hash.as_deref())?;
+    store_issued(c, base, x.refresh_hash.as_ref())?;
     Ok(Ok((
         scopes,
         IdTokenBasis {
@@ -242,13 +242,13 @@ fn redeem_in(c: &mut dyn Conn, x: &CodeContext) -> scopegate_store::Result<Redem
 fn store_issued(
     c: &mut dyn Conn,
     access: TokenRecord,
-    refresh_hash: Option<&str>,
+    refresh_hash: Option<&SecretHash>,
 ) -> scopegate_store::Result<()> {
     let Some(rh) = refresh_hash else {
         return tokens::insert(c, &access);
     };
     let r = TokenRecord {
-        hash: rh.to_string(),
+        hash: rh.clone(),
         kind: TokenKind::Refresh,
         expires_at: access.created_at + REFRESH_TOKEN_TTL,
         ..access.clone()
@@ -257,14 +257,14 @@ fn store_issued(
     tokens::insert(
         c,
         &TokenRecord {
-            refresh_hash: Some(rh.to_string()),
+            refresh_hash: Some(rh.clone()),
             ..access
         },
     )
 }
 
-fn hash_of(state: &Service, token: &Secret) -> String {
-    state.keys.token_hash.hash(token).as_str().to_string()
+fn hash_of(state: &Service, token: &Secret) -> SecretHash {
+    state.keys.token_hash.hash(token)
 }
 
 /// The response cannot be delivered (its ID token could not be made): the tokens stored for
@@ -346,9 +346,9 @@ pub async fn refresh(state: &Service, req: Refresh) -> Result<Issued, TokenError
 }
 
 struct RefreshContext {
-    old_hash: String,
-    access_hash: String,
-    rotated_hash: String,
+    old_hash: SecretHash,
+    access_hash: SecretHash,
+    rotated_hash: SecretHash,
     requested: Option<ScopeSet>,
     now: i64,
     scoping: Scoping,
@@ -406,7 +406,7 @@ fn refresh_in(
         }
     }
     // RFC 6749 6: the scope may narrow what the resource owner granted, never widen it.
-    let granted = stored_scopes(&rt);
+    let granted = rt.scopes.clone();
     let scopes = match &x.requested {
         Some(req) if !req.is_subset(&granted) => {
             return Ok(Err(Redeemed::Refused(TokenError::InvalidGrant(
@@ -463,7 +463,7 @@ fn issue_refreshed(
         client_id: x.client.app.client_id.clone(),
         grant_id: Some(grant_id),
         member_id: rt.member_id.clone(),
-        scopes: scopes.to_comma_separated(),
+        scopes: scopes.clone(),
         created_at: now,
         authorized_at: rt.authorized_at,
         expires_at: access_exp,
@@ -496,7 +496,7 @@ fn issue_refreshed(
 /// programs grant, durable before it is returned.
 pub async fn client_credentials(state: &Service, req: AppToken) -> Result<Issued, TokenError> {
     let client = authenticate_client(state, req.client.as_ref(), false).await?;
-    if !client.app.client_credentials {
+    if !client.app.has(Capability::ClientCredentials) {
         return Err(TokenError::UnauthorizedClient);
     }
     let requested = parse_scope(req.scope.as_deref())?;
@@ -518,7 +518,7 @@ pub async fn client_credentials(state: &Service, req: AppToken) -> Result<Issued
         client_id: client.app.client_id.clone(),
         grant_id: None,
         member_id: None,
-        scopes: scopes.to_comma_separated(),
+        scopes: scopes.clone(),
         created_at: now,
         authorized_at: now,
         expires_at: now + APP_TOKEN_TTL,

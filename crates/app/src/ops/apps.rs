@@ -6,7 +6,7 @@ use scopegate_core::model::{
 };
 use scopegate_core::portal::{self, EffectivePermissions, ProductStatus, RequestOutcome};
 use scopegate_core::redirect::{RedirectUri, MAX_REDIRECT_URIS};
-use scopegate_core::{Program, Secret};
+use scopegate_core::{Program, ScopeSet, Secret};
 use scopegate_store::{apps, audit, members};
 use serde::Serialize;
 
@@ -196,10 +196,8 @@ pub(crate) async fn create_with(
         organization_id: input.organization_id,
         privacy_policy_url,
         logo_url,
-        client_credentials: false,
-        refresh_tokens: false,
-        native_pkce: false,
-        default_scopes: String::new(),
+        capabilities: Default::default(),
+        default_scopes: ScopeSet::default(),
         extension_until: None,
         created_at: now,
     };

@@ -31,10 +31,7 @@ pub async fn defaults(app: &Service, actor: &Actor, client_id: &str) -> Result<D
     let today = crate::clock::date_of(app.now());
     let ext = a.extension_until.map(crate::clock::date_of);
     let sunset = app.catalog.platform.default_scope_sunset;
-    // Written only after validation: a stored set that does not parse is a broken invariant,
-    // not "no defaults".
-    let scopes = ScopeSet::parse(&a.default_scopes)
-        .map_err(|e| crate::error::Error::Internal(format!("stored default scopes: {e}")))?;
+    let scopes = a.default_scopes;
     Ok(Defaults {
         client_id: a.client_id.into_string(),
         in_force: !scopes.is_empty()
@@ -67,7 +64,7 @@ pub async fn set_defaults(
     let (id, ext) = (a.client_id.clone(), a.extension_until);
     app.store
         .write(move |c| {
-            apps::set_defaults(c, &id, &joined, ext)?;
+            apps::set_defaults(c, &id, &set, ext)?;
             audit::record(c, now, &who, "app.defaults.set", &id, &joined)
         })
         .await?;
@@ -158,7 +155,7 @@ pub async fn tokens_before(
     }
     let mut revoked = 0;
     if revoke && !found.is_empty() {
-        let hashes: Vec<String> = found.iter().map(|t| t.hash.clone()).collect();
+        let hashes: Vec<_> = found.iter().map(|t| t.hash.clone()).collect();
         let who = actor.to_string();
         revoked = app
             .store
@@ -215,7 +212,7 @@ pub async fn report(app: &Service, actor: &Actor) -> Result<Vec<ReportRow>> {
         for g in grants.iter().filter(|g| g.client_id == a.client_id) {
             let old: Vec<&str> = g
                 .scopes
-                .split(',')
+                .iter()
                 .filter(|s| catalog.permission(s).is_some_and(|p| p.retired()))
                 .collect();
             if !old.is_empty() {
@@ -238,11 +235,7 @@ pub async fn report(app: &Service, actor: &Actor) -> Result<Vec<ReportRow>> {
             deprecated_permissions: deprecated,
             members_to_reauthorize: members,
             default_scopes: if relies {
-                a.default_scopes
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
+                a.default_scopes.iter().map(str::to_string).collect()
             } else {
                 vec![]
             },

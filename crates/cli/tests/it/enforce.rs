@@ -20,7 +20,7 @@ fn catalog() -> Catalog {
 }
 
 async fn server() -> InProc {
-    let s = InProc::with_catalog(scopegate_http::Compat::Standard, catalog()).await;
+    let s = InProc::with_catalog(scopegate_app::Compat::Standard, catalog()).await;
     for p in ["audiences", "lead-sync"] {
         s.cli_json(&["app", "product", "request", DEMO_APP, p]);
         s.cli_json(&["review", "approve", DEMO_APP, p]);
@@ -144,7 +144,7 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
     let ctx = Ctx {
         person: format!(
             "urn:li:person:{}",
-            scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, &member)
+            scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, &member)
         ),
         org: "urn:li:organization:1".into(),
         ad: "urn:li:sponsoredAccount:1".into(),
@@ -492,7 +492,7 @@ async fn the_sandbox_stores_what_it_is_given() {
     let member = s.member_id(MEMBER);
     let person = format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, &member)
+        scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, &member)
     );
     let t = s
         .mint(DEMO_APP, Some(&member), "w_member_social r_member_social")
@@ -778,7 +778,7 @@ async fn a_deprecated_permission_stops_authorizing_at_its_cutoff() {
     let member = s.member_id(MEMBER);
     let person = format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, &member)
+        scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, &member)
     );
     let t = s.mint(DEMO_APP, Some(&member), "w_share").await;
     let (status, _) = call(
@@ -801,7 +801,7 @@ async fn a_deprecated_permission_stops_authorizing_at_its_cutoff() {
     let member = before.member_id(MEMBER);
     let person = format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&before.state, DEMO_APP, &member)
+        scopegate_app::signing::pairwise_sub(&before.state, DEMO_APP, &member)
     );
     let t = before.mint(DEMO_APP, Some(&member), "w_share").await;
     let (status, _) = call(

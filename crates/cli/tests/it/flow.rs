@@ -144,11 +144,11 @@ async fn a_request_without_scope_is_refused() {
 
 #[tokio::test]
 async fn cancelling_sign_in_returns_access_denied_or_user_cancelled_login() {
-    cancel_sign_in(scopegate_http::Compat::Standard, "access_denied").await;
-    cancel_sign_in(scopegate_http::Compat::Linkedin, "user_cancelled_login").await;
+    cancel_sign_in(scopegate_app::Compat::Standard, "access_denied").await;
+    cancel_sign_in(scopegate_app::Compat::Linkedin, "user_cancelled_login").await;
 }
 
-async fn cancel_sign_in(compat: scopegate_http::Compat, expected: &str) {
+async fn cancel_sign_in(compat: scopegate_app::Compat, expected: &str) {
     let s = InProc::start(compat).await;
     let b = s.browser();
     let path = auth_path("openid", "");
@@ -177,11 +177,11 @@ async fn cancel_sign_in(compat: scopegate_http::Compat, expected: &str) {
 
 #[tokio::test]
 async fn cancelling_consent_returns_access_denied_or_user_cancelled_authorize() {
-    cancel_consent(scopegate_http::Compat::Standard, "access_denied").await;
-    cancel_consent(scopegate_http::Compat::Linkedin, "user_cancelled_authorize").await;
+    cancel_consent(scopegate_app::Compat::Standard, "access_denied").await;
+    cancel_consent(scopegate_app::Compat::Linkedin, "user_cancelled_authorize").await;
 }
 
-async fn cancel_consent(compat: scopegate_http::Compat, expected: &str) {
+async fn cancel_consent(compat: scopegate_app::Compat, expected: &str) {
     let s = InProc::start(compat).await;
     let b = s.browser();
     let page = b

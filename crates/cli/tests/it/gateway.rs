@@ -41,7 +41,7 @@ async fn server_behind(gateway: Option<Gateway>) -> InProc {
 fn person_of(s: &InProc, member: &str) -> String {
     format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&s.state, DEMO_APP, member)
+        scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, member)
     )
 }
 
@@ -562,7 +562,7 @@ async fn world(gateway: Gateway) -> World {
         let roles = s
             .state
             .store_for_tests()
-            .read(move |c| scopegate_store::members::roles_of(c, &m))
+            .read(move |c| scopegate_app::testing::store::members::roles_of(c, &m))
             .await
             .unwrap();
         members.push((email.to_string(), id.clone(), person_of(&s, &id), roles));
@@ -570,7 +570,7 @@ async fn world(gateway: Gateway) -> World {
     let approved = s
         .state
         .store_for_tests()
-        .read(|c| scopegate_store::apps::approved_programs(c, DEMO_APP))
+        .read(|c| scopegate_app::testing::store::apps::approved_programs(c, DEMO_APP))
         .await
         .unwrap();
     let lanes = (0..=members.len()).map(|_| Default::default()).collect();
@@ -663,12 +663,12 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         }
     }
     let record = scopegate_core::model::TokenRecord {
-        hash: String::new(),
+        hash: scopegate_core::SecretHash::from_stored(String::new()),
         kind: scopegate_core::model::TokenKind::Access,
         client_id: DEMO_APP.into(),
         grant_id: None,
         member_id: member.map(|m| m.1.clone().into()),
-        scopes: ScopeSet::parse(&c.scopes).unwrap().to_comma_separated(),
+        scopes: ScopeSet::parse(&c.scopes).unwrap(),
         created_at: 0,
         authorized_at: 0,
         expires_at: i64::MAX,
@@ -680,7 +680,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
         public_client: false,
         auth_time: 0,
     };
-    let today = scopegate_http::clock::date_of(w.s.state.now());
+    let today = scopegate_app::clock::date_of(w.s.state.now());
     let held = scopegate_core::enforce::effective_token_scopes(cat, &record, &w.approved, today);
     c.route.permissions.iter().any(|p| {
         held.contains(p)

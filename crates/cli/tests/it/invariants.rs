@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use scopegate_app::ops::{self, Actor};
 use scopegate_core::catalog::ResourceType;
-use scopegate_http::ops::{self, Actor};
 
 use crate::browser::{hidden, unescape, Browser};
 use crate::support::*;
@@ -243,7 +243,7 @@ async fn a_get_never_changes_stored_state() {
     let s = InProc::demo().await;
     // `scopegate serve` creates the signing keys at start-up; InProc does not. Without this the
     // first JWKS GET creates them (oidc::ensure_keys' lazy path), which this test reports.
-    scopegate_http::oidc::ensure_keys(&s.state).await.unwrap();
+    scopegate_app::signing::ensure_keys(&s.state).await.unwrap();
     let member_id = s.member_id(MEMBER);
     // An existing grant and a live token: the authorization GET meets a member it may skip
     // consent for, the API and userinfo GETs meet a real bearer.

@@ -1,8 +1,8 @@
 //! Issue: permission migrations. Default-scope sunset and extensions, each old permission under
 //! `map` and `reject`, re-authorization, the plan, the token audit and the report.
 
+use scopegate_app::Compat;
 use scopegate_core::Catalog;
-use scopegate_http::Compat;
 
 use crate::browser::{param, Outcome};
 use crate::support::*;
@@ -201,7 +201,9 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let grant = s
         .state
         .store_for_tests()
-        .write(move |c| scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share", 1))
+        .write(move |c| {
+            scopegate_app::testing::store::tokens::consent(c, DEMO_APP, &m, &scopes("w_share"), 1)
+        })
         .await
         .unwrap();
     let b = s.browser();
@@ -224,11 +226,11 @@ async fn a_grant_holding_a_deprecated_permission_must_be_reauthorized_once() {
     let g = s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::grant_by_id(c, gid))
+        .read(move |c| scopegate_app::testing::store::tokens::grant_by_id(c, gid))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(g.scopes, "w_member_social");
+    assert_eq!(g.scopes, scopes("w_member_social"));
 }
 
 #[tokio::test]
@@ -249,14 +251,20 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
     s.state
         .store_for_tests()
         .write(move |c| {
-            let g = scopegate_store::tokens::consent(c, DEMO_APP, &m, "w_share,openid", now - 100)?;
+            let g = scopegate_app::testing::store::tokens::consent(
+                c,
+                DEMO_APP,
+                &m,
+                &scopes("w_share,openid"),
+                now - 100,
+            )?;
             let t = scopegate_core::model::TokenRecord {
-                hash: "old-token-hash".into(),
+                hash: scopegate_core::SecretHash::from_stored("old-token-hash".into()),
                 kind: scopegate_core::model::TokenKind::Access,
                 client_id: DEMO_APP.into(),
                 grant_id: Some(g.id),
                 member_id: Some(m.clone().into()),
-                scopes: "w_share,openid".into(),
+                scopes: scopes("w_share,openid"),
                 created_at: now - 100,
                 authorized_at: now - 100,
                 expires_at: now + 1000,
@@ -268,7 +276,7 @@ async fn the_token_audit_lists_and_revokes_pre_migration_tokens_and_the_report_n
                 public_client: false,
                 auth_time: now - 100,
             };
-            scopegate_store::tokens::insert(c, &t)
+            scopegate_app::testing::store::tokens::insert(c, &t)
         })
         .await
         .unwrap();
@@ -407,4 +415,8 @@ fn migrate_scan_gates_a_ci_and_speaks_json_and_sarif() {
         Some(0),
         "a clean tree passes"
     );
+}
+
+fn scopes(s: &str) -> scopegate_core::ScopeSet {
+    scopegate_core::ScopeSet::parse(s).unwrap()
 }

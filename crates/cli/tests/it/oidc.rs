@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
-use scopegate_http::Compat;
+use scopegate_app::Compat;
 use serde_json::Value;
 
 use crate::browser::{param, Outcome};
@@ -264,7 +264,7 @@ async fn sub_is_pairwise_per_app_and_stable() {
         .as_str()
         .unwrap()
         .to_string();
-    let other = scopegate_http::oidc::pairwise_sub(&s.state, "another-app", &member);
+    let other = scopegate_app::signing::pairwise_sub(&s.state, "another-app", &member);
     assert_ne!(a["sub"].as_str().unwrap(), other);
     assert_ne!(
         a["sub"].as_str().unwrap(),
@@ -293,7 +293,8 @@ async fn rotated_keys_stay_published_while_their_tokens_live() {
         .unwrap()
         .to_string();
     assert_eq!(part(&still_old, 0)["kid"].as_str().unwrap(), old_kid);
-    s.clock.advance(scopegate_http::oidc::KEY_PUBLISH_AHEAD + 1);
+    s.clock
+        .advance(scopegate_app::signing::KEY_PUBLISH_AHEAD + 1);
     let new = sign_in(&s, "openid profile", None).await["id_token"]
         .as_str()
         .unwrap()
@@ -301,7 +302,7 @@ async fn rotated_keys_stay_published_while_their_tokens_live() {
     assert_eq!(part(&new, 0)["kid"].as_str().unwrap(), new_kid);
     verify(&new, &published);
     // After the longest ID token lifetime the old key is withdrawn.
-    s.clock.advance(scopegate_http::oidc::ID_TOKEN_TTL + 1);
+    s.clock.advance(scopegate_app::signing::ID_TOKEN_TTL + 1);
     assert_eq!(jwks(&s).await["keys"].as_array().unwrap().len(), 1);
 }
 
@@ -312,7 +313,7 @@ async fn private_keys_are_encrypted_at_rest() {
     let stored = s
         .state
         .store_for_tests()
-        .read(|c| scopegate_store::keys::published_signing_keys(c, 0))
+        .read(|c| scopegate_app::testing::store::keys::published_signing_keys(c, 0))
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);

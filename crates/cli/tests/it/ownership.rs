@@ -143,7 +143,7 @@ struct World {
 /// The demo server, a second member with the same kinds of roles on their own organization and
 /// ad account, and a second app approved for the same programs.
 async fn world() -> World {
-    let s = InProc::with_catalog(scopegate_http::Compat::Standard, catalog()).await;
+    let s = InProc::with_catalog(scopegate_app::Compat::Standard, catalog()).await;
     let programs = [
         "openid-connect",
         "share-on-linkedin",
@@ -204,7 +204,7 @@ async fn world() -> World {
     let person = |app: &str, m: &str| {
         format!(
             "urn:li:person:{}",
-            scopegate_http::oidc::pairwise_sub(&s.state, app, m)
+            scopegate_app::signing::pairwise_sub(&s.state, app, m)
         )
     };
     let owner_member = Principal {

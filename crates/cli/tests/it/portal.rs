@@ -360,18 +360,12 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     let s = InProc::demo().await;
     let (_, t) = s.client_credentials(DEMO_APP, DEMO_SECRET).await;
     let token = t["access_token"].as_str().unwrap().to_string();
-    let hash = s
-        .state
-        .keys
-        .token_hash
-        .hash_str(&token)
-        .as_str()
-        .to_string();
+    let hash = s.state.keys.token_hash.hash_str(&token);
     let h = hash.clone();
     assert!(s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::get(c, &h))
+        .read(move |c| scopegate_app::testing::store::tokens::get(c, &h))
         .await
         .unwrap()
         .is_some());
@@ -379,7 +373,7 @@ async fn deleting_an_app_revokes_its_tokens_and_grants() {
     assert!(s
         .state
         .store_for_tests()
-        .read(move |c| scopegate_store::tokens::get(c, &hash))
+        .read(move |c| scopegate_app::testing::store::tokens::get(c, &hash))
         .await
         .unwrap()
         .is_none());
@@ -624,13 +618,13 @@ async fn introspection_reports_expiry_and_expired_rows_are_purged_later() {
         (Some(false), Some("expired"))
     );
     assert_eq!(
-        scopegate_http::maintenance::purge_once(&s.state).await,
+        scopegate_app::maintenance::purge_once(&s.state).await,
         0,
         "kept for a while after expiry"
     );
     s.clock
-        .advance(scopegate_http::maintenance::KEEP_EXPIRED + 1);
-    assert!(scopegate_http::maintenance::purge_once(&s.state).await >= 1);
+        .advance(scopegate_app::maintenance::KEEP_EXPIRED + 1);
+    assert!(scopegate_app::maintenance::purge_once(&s.state).await >= 1);
     assert_eq!(check(&s).await, serde_json::json!({"active": false}));
 }
 
@@ -651,7 +645,7 @@ async fn repeated_client_authentication_failures_are_throttled_without_locking_o
         ("client_id", DEMO_APP),
         ("client_secret", "wrong"),
     ];
-    for _ in 0..scopegate_http::throttle::PER_PAIR {
+    for _ in 0..scopegate_app::throttle::PER_PAIR {
         let r = attacker
             .post(s.url("/oauth/v2/accessToken"))
             .form(&guess)
@@ -702,7 +696,7 @@ async fn repeated_client_authentication_failures_are_throttled_without_locking_o
     // The legitimate client, elsewhere, is not locked out.
     assert_eq!(cc(&s, DEMO_APP, DEMO_SECRET).await, 200);
     // The window passes.
-    s.clock.advance(scopegate_http::throttle::WINDOW);
+    s.clock.advance(scopegate_app::throttle::WINDOW);
     assert_eq!(
         attacker
             .post(s.url("/oauth/v2/accessToken"))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use scopegate_http::clock::Clock as _;
+use scopegate_app::clock::Clock as _;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_scopegate");
 
@@ -279,8 +279,8 @@ pub struct InProc {
     pub base: String,
     pub data: TempDir,
     pub database_url: String,
-    pub clock: std::sync::Arc<scopegate_http::clock::OffsetClock>,
-    pub state: scopegate_http::ServiceState,
+    pub clock: std::sync::Arc<scopegate_app::clock::OffsetClock>,
+    pub state: scopegate_app::ServiceState,
     pub client: reqwest::Client,
     pub cert_pem: Vec<u8>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -289,16 +289,16 @@ pub struct InProc {
 impl InProc {
     /// The demo data set, standard mode.
     pub async fn demo() -> InProc {
-        InProc::start(scopegate_http::Compat::Standard).await
+        InProc::start(scopegate_app::Compat::Standard).await
     }
 
-    pub async fn start(compat: scopegate_http::Compat) -> InProc {
+    pub async fn start(compat: scopegate_app::Compat) -> InProc {
         InProc::with_catalog(compat, scopegate_core::Catalog::linkedin()).await
     }
 
     /// The demo data set over a given catalog.
     pub async fn with_catalog(
-        compat: scopegate_http::Compat,
+        compat: scopegate_app::Compat,
         catalog: scopegate_core::Catalog,
     ) -> InProc {
         InProc::with_config(catalog, move |c| c.compat = compat).await
@@ -307,32 +307,32 @@ impl InProc {
     /// The demo data set with a configuration tweak.
     pub async fn with_config(
         catalog: scopegate_core::Catalog,
-        tweak: impl FnOnce(&mut scopegate_http::Config),
+        tweak: impl FnOnce(&mut scopegate_app::Config),
     ) -> InProc {
         use std::sync::Arc;
         let data = TempDir::new("inproc");
         let database_url = format!("sqlite://{}/scopegate.db", data.path().display());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = scopegate_http::Config::with_defaults(data.path().to_path_buf());
+        let mut config = scopegate_app::Config::with_defaults(data.path().to_path_buf());
         config.database_url = database_url.clone();
         config.listen = addr;
         config.public_url = format!("https://{addr}");
         tweak(&mut config);
         let tls = scopegate_http::tls::setup(None, None, data.path()).unwrap();
-        let clock = Arc::new(scopegate_http::clock::OffsetClock::default());
-        let app = scopegate_http::Service::open(
+        let clock = Arc::new(scopegate_app::clock::OffsetClock::default());
+        let app = scopegate_app::Service::open(
             config,
             catalog,
             clock.clone(),
-            Arc::new(scopegate_http::clock::OsEntropy),
+            Arc::new(scopegate_app::clock::OsEntropy),
         )
         .await
         .unwrap();
-        scopegate_http::ops::bootstrap::first_start(&app, true)
+        scopegate_app::ops::bootstrap::first_start(&app, true)
             .await
             .unwrap();
-        let state = scopegate_http::ServiceState(Arc::new(app));
+        let state = scopegate_app::ServiceState(Arc::new(app));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = state.clone();
         tokio::spawn(async move {
@@ -469,11 +469,9 @@ impl InProc {
         let now = self.state.now();
         let client = client_id.to_string();
         let member = member_id.map(str::to_string);
-        let scopes = scopegate_core::ScopeSet::parse(scopes)
-            .unwrap()
-            .to_comma_separated();
+        let scopes = scopegate_core::ScopeSet::parse(scopes).unwrap();
         let record = scopegate_core::model::TokenRecord {
-            hash: self.state.keys.token_hash.hash(&token).as_str().to_string(),
+            hash: self.state.keys.token_hash.hash(&token),
             kind: scopegate_core::model::TokenKind::Access,
             client_id: client.clone().into(),
             grant_id: None,
@@ -495,10 +493,14 @@ impl InProc {
             .write(move |c| {
                 let mut r = record.clone();
                 if let Some(m) = &member {
-                    r.grant_id =
-                        Some(scopegate_store::tokens::consent(c, &client, m, &scopes, now)?.id);
+                    r.grant_id = Some(
+                        scopegate_app::testing::store::tokens::consent(
+                            c, &client, m, &scopes, now,
+                        )?
+                        .id,
+                    );
                 }
-                scopegate_store::tokens::insert(c, &r)
+                scopegate_app::testing::store::tokens::insert(c, &r)
             })
             .await
             .unwrap();

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scopegate_http::throttle;
+use scopegate_app::throttle;
 use serde_json::Value;
 
 use crate::support::*;
@@ -518,7 +518,7 @@ async fn a_sign_in_refused_by_the_address_delay_stores_nothing() {
             .parse::<i64>()
             .unwrap()
     };
-    let free = scopegate_http::throttle::SIGN_IN_PER_ADDRESS.free;
+    let free = scopegate_app::throttle::SIGN_IN_PER_ADDRESS.free;
     for i in 0..free {
         let r = sign_in(&c, &s.url("/login"), &format!("nobody{i}@x.test"), "wrong")
             .send()

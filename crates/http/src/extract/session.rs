@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::extract::form::StrictForm;
 use crate::form::Params;
-use crate::state::ServiceState;
 use crate::web::layout::to_login;
 use crate::web::session::{self, SignedIn};
 use crate::wire::page::PageError;
+use scopegate_app::state::ServiceState;
 
 /// The rejection of a page that needs a member: the sign-in page (coming back here after), or
 /// the error page when the session store cannot answer (never "signed out").

@@ -7,19 +7,19 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::authorize::{Answer, IssueCode, Issued};
-use scopegate_core::model::{App as AppRecord, Member};
+use scopegate_core::model::{App as AppRecord, Capability, Member};
 use scopegate_core::oauth::{resolve_member_scopes, Consent, ResolvedScopes};
 use scopegate_core::oidc_request::{ClaimsRequest, Prompt};
 use scopegate_core::portal::effective_permissions;
 use scopegate_core::redirect::matches_registered;
 use scopegate_core::ScopeSet;
 
-use crate::config::Compat;
 use crate::form::{encode, FormError, Params};
-use crate::oidc::{pairwise_sub, verify_id_token_hint, HintFailure};
-use crate::state::{Service, ServiceState};
 use crate::web::layout::{self, csrf_field, error_page, page};
 use crate::web::session::{self, SignedIn};
+use scopegate_app::config::Compat;
+use scopegate_app::signing::{pairwise_sub, verify_id_token_hint, HintFailure};
+use scopegate_app::state::{Service, ServiceState};
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -219,7 +219,7 @@ async fn trusted_client(
             "The client_id does not belong to any registered application.",
         )));
     };
-    if native && !record.native_pkce {
+    if native && !record.has(Capability::NativePkce) {
         return Err(Rejection::Page(error_page(
             StatusCode::FORBIDDEN,
             "Not enough permissions",
@@ -323,7 +323,7 @@ fn scopes_of(
     record: &AppRecord,
     approved: &[String],
 ) -> Result<ResolvedScopes, Refusal> {
-    let today = crate::clock::date_of(app.now());
+    let today = scopegate_app::clock::date_of(app.now());
     let mut requested = match params.get("scope") {
         Some(s) => ScopeSet::parse(s).map_err(|e| refuse("invalid_scope", &e.to_string()))?,
         None => ScopeSet::default(),
@@ -334,10 +334,10 @@ fn scopes_of(
         && scopegate_core::oauth::default_scopes_allowed(
             app.catalog.platform.default_scope_sunset,
             today,
-            record.extension_until.map(crate::clock::date_of),
+            record.extension_until.map(scopegate_app::clock::date_of),
         )
     {
-        requested = ScopeSet::parse(&record.default_scopes).unwrap_or_default();
+        requested = record.default_scopes.clone();
     }
     let effective = effective_permissions(&app.catalog, approved);
     let resolved: ResolvedScopes =
@@ -820,7 +820,7 @@ async fn issue_code(
         nonce: req.nonce.as_deref(),
         native: req.native,
         request: &req.query,
-        ttl: super::code_ttl(state.config.compat),
+        ttl: scopegate_app::oauth::code_ttl(state.config.compat),
         answer,
     };
     let code = match scopegate_app::authorize::issue_code(state, input).await {

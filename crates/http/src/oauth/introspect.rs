@@ -10,8 +10,8 @@ use scopegate_core::Secret;
 use serde_json::json;
 
 use crate::extract::client::ClientRequest;
-use crate::state::ServiceState;
 use crate::wire::{no_store, OAuthError};
+use scopegate_app::state::ServiceState;
 
 /// The introspection endpoint. An app may introspect only its own tokens; anything else is
 /// exactly `{"active": false}` (RFC 7662 2.2).
@@ -70,7 +70,7 @@ fn introspection_body(state: &ServiceState, i: &Introspection) -> serde_json::Va
             TokenKind::Refresh => "refresh_token",
         });
         if let Some(m) = &t.member_id {
-            body["sub"] = json!(crate::oidc::pairwise_sub(state, &t.client_id, m));
+            body["sub"] = json!(scopegate_app::signing::pairwise_sub(state, &t.client_id, m));
         }
     }
     body

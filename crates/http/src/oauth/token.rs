@@ -5,16 +5,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use scopegate_app::oauth::{
-    self, scope_string, AppToken, CodeRedemption, Issued, Refresh, TokenError, APP_TOKEN_TTL,
-};
+use scopegate_app::oauth::{self, AppToken, CodeRedemption, Issued, Refresh, TokenError};
 use scopegate_core::Secret;
-use serde_json::json;
 
-use crate::config::Compat;
 use crate::extract::client::ClientRequest;
-use crate::state::ServiceState;
-use crate::wire::{no_store, OAuthError};
+use crate::wire::{self, no_store, OAuthError};
+use scopegate_app::state::ServiceState;
 
 /// The token endpoint.
 pub async fn token(
@@ -80,7 +76,7 @@ async fn handle(
 async fn respond(state: &ServiceState, issued: Issued) -> Result<Response, OAuthError> {
     let id_token = match &issued.id_token {
         Some(b) => {
-            crate::oidc::id_token_for(
+            scopegate_app::signing::id_token_for(
                 state,
                 &b.client_id,
                 &b.member_id,
@@ -99,30 +95,15 @@ async fn respond(state: &ServiceState, issued: Issued) -> Result<Response, OAuth
 }
 
 fn token_response(state: &ServiceState, issued: &Issued, id_token: Option<String>) -> Response {
-    let compat = state.config.compat;
-    let mut body = json!({
-        "access_token": issued.access.expose(),
-        // LinkedIn quirk: real responses say 5183999, one second short of 60 days.
-        "expires_in": match compat {
-            Compat::Standard => issued.access_expires_in,
-            Compat::Linkedin => issued.access_expires_in - 1,
-        },
-        "scope": scope_string(compat, &issued.scopes),
-        "token_type": "Bearer",
-    });
-    if let (Some(r), Some(exp)) = (&issued.refresh, issued.refresh_expires_in) {
-        body["refresh_token"] = json!(r.expose());
-        body["refresh_token_expires_in"] = json!(exp);
-    }
-    if let Some(id) = id_token {
-        body["id_token"] = json!(id);
-    }
     let n = 1 + u64::from(issued.refresh.is_some());
     state
         .metrics
         .tokens_issued
         .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    no_store(StatusCode::OK, body)
+    no_store(
+        StatusCode::OK,
+        wire::oauth::token_body(state.config.compat, issued, id_token),
+    )
 }
 
 /// The 2-legged response.
@@ -131,15 +112,10 @@ fn app_token_response(state: &ServiceState, issued: &Issued) -> Response {
         .metrics
         .tokens_issued
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let access = issued.access.expose();
-    let body = match state.config.compat {
-        Compat::Standard => {
-            json!({"access_token": access, "expires_in": APP_TOKEN_TTL, "token_type": "Bearer", "scope": issued.scopes.to_space_separated()})
-        }
-        // LinkedIn's 2-legged response has neither scope nor token_type (reference section 2).
-        Compat::Linkedin => json!({"access_token": access, "expires_in": APP_TOKEN_TTL}),
-    };
-    no_store(StatusCode::OK, body)
+    no_store(
+        StatusCode::OK,
+        wire::oauth::app_token_body(state.config.compat, issued),
+    )
 }
 
 /// The token response cannot carry the ID token its `openid` scope asks for: the request fails
@@ -147,7 +123,7 @@ fn app_token_response(state: &ServiceState, issued: &Issued) -> Response {
 /// the tokens stored for it, never handed out, are withdrawn. Logged once, here.
 async fn id_token_failed(
     state: &ServiceState,
-    e: crate::oidc::IdTokenError,
+    e: scopegate_app::signing::IdTokenError,
     issued: Issued,
 ) -> OAuthError {
     let revoked = oauth::withdraw_undelivered(state, issued).await;
@@ -157,8 +133,8 @@ async fn id_token_failed(
         "token endpoint: the ID token could not be made; the request failed"
     );
     match e {
-        crate::oidc::IdTokenError::Unavailable(_) => OAuthError::unavailable(),
-        crate::oidc::IdTokenError::Failed(_) => OAuthError::from_token(
+        scopegate_app::signing::IdTokenError::Unavailable(_) => OAuthError::unavailable(),
+        scopegate_app::signing::IdTokenError::Failed(_) => OAuthError::from_token(
             state.config.compat,
             TokenError::ServerError("the ID token could not be made"),
         ),

@@ -163,12 +163,12 @@ pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
 }
 
 /// The status of a page answering a failed operation (`wire::page::status_of`).
-pub fn error_status(e: &crate::error::Error) -> StatusCode {
+pub fn error_status(e: &scopegate_app::error::Error) -> StatusCode {
     crate::wire::page::status_of(e)
 }
 
 /// The error page for a failed operation (`wire::page::PageError::of`).
-pub fn failure_page(e: &crate::error::Error) -> Response {
+pub fn failure_page(e: &scopegate_app::error::Error) -> Response {
     crate::wire::page::PageError::of(e).into_response()
 }
 

@@ -10,7 +10,7 @@ pub mod signin;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::state::ServiceState;
+use scopegate_app::state::ServiceState;
 
 /// The page routes.
 pub fn routes() -> Router<ServiceState> {

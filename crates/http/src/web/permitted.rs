@@ -7,10 +7,10 @@ use maud::html;
 use scopegate_app::grants::{self, Permitted};
 
 use crate::extract::session::{CsrfForm, CsrfRejection, NotSignedIn};
-use crate::state::ServiceState;
 use crate::web::layout::{self, csrf_field, page, to_login};
 use crate::web::session::{self, SignedIn};
 use crate::wire::page::PageError;
+use scopegate_app::state::ServiceState;
 
 /// GET /psettings/permitted-services
 pub async fn page_handler(
@@ -66,7 +66,7 @@ async fn render(
                         }
                         p { "You have granted the following access to the service:" }
                         ul.consents {
-                            @for scope in g.scopes.split(',').filter(|s| !s.is_empty()) {
+                            @for scope in g.scopes.iter() {
                                 li { (state.catalog.permission(scope).and_then(|p| p.consent.clone()).unwrap_or_else(|| scope.to_string())) }
                             }
                         }

@@ -1,5 +1,5 @@
 //! The developer portal: My apps, an app's Settings / Auth / Products tabs, the review queue.
-//! Every rule lives in [`crate::ops::apps`]; these handlers parse, call and render.
+//! Every rule lives in [`scopegate_app::ops::apps`]; these handlers parse, call and render.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -12,13 +12,13 @@ use scopegate_core::model::Capability;
 use scopegate_core::portal::{ProductStatus, REJECTION_REASONS};
 use scopegate_core::Access;
 
-use crate::error::Error;
 use crate::form::Params;
-use crate::ops::apps::{self as app_ops, AppDetails, AppInput};
-use crate::ops::Actor;
-use crate::state::ServiceState;
 use crate::web::layout::{self, csrf_field, page, with_notice};
 use crate::web::session::{self, SignedIn};
+use scopegate_app::error::Error;
+use scopegate_app::ops::apps::{self as app_ops, AppDetails, AppInput};
+use scopegate_app::ops::Actor;
+use scopegate_app::state::ServiceState;
 
 pub fn routes() -> Router<ServiceState> {
     Router::new()
@@ -786,7 +786,7 @@ async fn review_queue(
         };
         // Show who asked by name, not by internal id.
         let who = match r.requested_by.strip_prefix("member:") {
-            Some(id) => match crate::ops::members::find(&state, id).await {
+            Some(id) => match scopegate_app::ops::members::find(&state, id).await {
                 Ok(m) => format!("{} ({})", m.full_name(), m.email),
                 Err(Error::NotFound(_)) => r.requested_by.clone(),
                 Err(e) => return failed(&e),
@@ -874,7 +874,7 @@ async fn migrations_report(State(state): State<ServiceState>, headers: HeaderMap
         Ok(s) => s,
         Err(r) => return r,
     };
-    let rows = match crate::ops::migrate::report(&state, &actor(&s)).await {
+    let rows = match scopegate_app::ops::migrate::report(&state, &actor(&s)).await {
         Ok(r) => r,
         Err(e) => return failed(&e),
     };

@@ -6,7 +6,7 @@ use scopegate_core::model::{Member, Session};
 use scopegate_core::secret::ct_eq_str;
 use scopegate_core::Secret;
 
-use crate::state::Service;
+use scopegate_app::state::Service;
 
 /// `__Host-` cookies must be Secure, on `/`, with no Domain: a sibling host cannot plant them.
 pub const SESSION_COOKIE: &str = "__Host-sg_session";
@@ -55,7 +55,7 @@ pub fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
 }
 
 /// Starts a session; returns the cookie value to set.
-pub async fn start(app: &Service, member_id: &str) -> Result<String, crate::error::Error> {
+pub async fn start(app: &Service, member_id: &str) -> Result<String, scopegate_app::error::Error> {
     Ok(scopegate_app::session::start(app, member_id)
         .await?
         .expose()
@@ -63,7 +63,7 @@ pub async fn start(app: &Service, member_id: &str) -> Result<String, crate::erro
 }
 
 /// Ends the session named by the cookie.
-pub async fn end(app: &Service, headers: &HeaderMap) -> Result<(), crate::error::Error> {
+pub async fn end(app: &Service, headers: &HeaderMap) -> Result<(), scopegate_app::error::Error> {
     match cookie(headers, SESSION_COOKIE) {
         Some(raw) => scopegate_app::session::end(app, raw).await,
         None => Ok(()),
@@ -115,7 +115,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 pub async fn current(
     app: &Service,
     headers: &HeaderMap,
-) -> Result<Option<SignedIn>, crate::error::Error> {
+) -> Result<Option<SignedIn>, scopegate_app::error::Error> {
     let Some(raw) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };

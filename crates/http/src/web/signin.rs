@@ -11,11 +11,11 @@ use scopegate_core::Secret;
 use crate::extract::form::StrictForm;
 use crate::form::Params;
 use crate::oauth::authorize::{error_redirect, validate};
-use crate::state::{Service, ServiceState};
 use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
+use scopegate_app::state::{Service, ServiceState};
 
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
 /// closed (an open throttle would let guesses through unchecked).

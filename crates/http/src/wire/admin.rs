@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::Error;
+use scopegate_app::error::Error;
 
 /// An admin API failure; its response is `{"error": {"status", "message"}}`.
 #[derive(Debug, Clone)]

@@ -108,11 +108,26 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut res = (self.status, Json(body)).into_response();
+        let h = res.headers_mut();
+        // An error is about this request at this moment: a cache that kept a 401 or a 503
+        // would answer it again after the token or the store recovered.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(c) = self.challenge {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         res
+    }
+}
+
+/// The JWKS could not be read: 503, never cached. A relying party that cached an empty key set
+/// would refuse every ID token until its cache expired.
+impl From<scopegate_app::signing::KeyError> for ApiError {
+    fn from(e: scopegate_app::signing::KeyError) -> Self {
+        tracing::error!(error = %e, "jwks: the signing keys are not available");
+        ApiError {
+            message: "keys are not available yet".into(),
+            ..ApiError::unavailable()
+        }
     }
 }
 

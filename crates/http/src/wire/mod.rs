@@ -34,6 +34,19 @@ pub fn status_message(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// 401 for `/metrics` on the public listener without the metrics token (RFC 6750 3).
+pub fn metrics_token_required() -> Response {
+    let mut r = status_message(
+        StatusCode::UNAUTHORIZED,
+        "A valid metrics token is required.",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"metrics\""),
+    );
+    r
+}
+
 /// 401 for the decision API without a valid resource-server key (RFC 6750 3).
 pub fn resource_server_key_required() -> Response {
     let mut r = status_message(

@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_app::oauth::{GrantRefusal, ThrottleReason, TokenError};
+use scopegate_app::oauth::{GrantRefusal, Issued, ThrottleReason, TokenError, APP_TOKEN_TTL};
 use scopegate_app::Compat;
 use serde_json::json;
 
@@ -201,6 +201,51 @@ impl From<scopegate_app::Error> for OAuthError {
             }
             _ => OAuthError::new(status, ErrorCode::InvalidRequest, message),
         }
+    }
+}
+
+/// Prints a scope set the way the configured compatibility mode does.
+fn scope_string(compat: Compat, scopes: &scopegate_core::ScopeSet) -> String {
+    match compat {
+        Compat::Standard => scopes.to_space_separated(),
+        Compat::Linkedin => scopes.to_comma_separated(),
+    }
+}
+
+/// The token endpoint's answer to a 3-legged grant (RFC 6749 5.1), in the configured dialect.
+pub fn token_body(compat: Compat, issued: &Issued, id_token: Option<String>) -> serde_json::Value {
+    let mut body = json!({
+        "access_token": issued.access.expose(),
+        // LinkedIn quirk: real responses say 5183999, one second short of 60 days.
+        "expires_in": match compat {
+            Compat::Standard => issued.access_expires_in,
+            Compat::Linkedin => issued.access_expires_in - 1,
+        },
+        "scope": scope_string(compat, &issued.scopes),
+        "token_type": "Bearer",
+    });
+    if let (Some(r), Some(exp)) = (&issued.refresh, issued.refresh_expires_in) {
+        body["refresh_token"] = json!(r.expose());
+        body["refresh_token_expires_in"] = json!(exp);
+    }
+    if let Some(id) = id_token {
+        body["id_token"] = json!(id);
+    }
+    body
+}
+
+/// The 2-legged answer: RFC 6749 4.4.3, or LinkedIn's, which has neither `scope` nor
+/// `token_type` (reference section 2).
+pub fn app_token_body(compat: Compat, issued: &Issued) -> serde_json::Value {
+    let access = issued.access.expose();
+    match compat {
+        Compat::Standard => json!({
+            "access_token": access,
+            "expires_in": APP_TOKEN_TTL,
+            "token_type": "Bearer",
+            "scope": issued.scopes.to_space_separated(),
+        }),
+        Compat::Linkedin => json!({"access_token": access, "expires_in": APP_TOKEN_TTL}),
     }
 }
 
