@@ -98,7 +98,7 @@ async fn every_route_of_the_table_is_reachable_and_enforced() {
     // The member as the bare app sees them (person URNs are pairwise per app).
     let person = format!(
         "urn:li:person:{}",
-        scopegate_http::oidc::pairwise_sub(&s.state, &bare_app, &member)
+        scopegate_app::signing::pairwise_sub(&s.state, &bare_app, &member)
     );
     let routes = s.state.routes.routes.clone();
     assert!(routes.len() >= 40, "the table has {} routes", routes.len());

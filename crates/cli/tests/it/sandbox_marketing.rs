@@ -48,7 +48,7 @@ fn id_of(headers: &HeaderMap) -> String {
 
 /// `YYYYMM` of the month `back` months before the service clock's.
 fn months_back(s: &InProc, back: i64) -> String {
-    let d = scopegate_http::clock::date_of(s.state.now());
+    let d = scopegate_app::clock::date_of(s.state.now());
     let i = i64::from(d.year()) * 12 + i64::from(u8::from(d.month())) - 1 - back;
     format!("{:04}{:02}", i.div_euclid(12), i.rem_euclid(12) + 1)
 }
