@@ -377,6 +377,7 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                                 && a.resource_type == rr.resource
                                 && a.resource_id == id
                                 && rr.roles.contains(&a.role)
+                                && route.roles.as_ref().is_none_or(|n| n.contains(&a.role))
                         })
                     })
                 });
@@ -389,7 +390,12 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                 role_denial.get_or_insert(Denial::RoleMissing {
                     permission: p.clone(),
                     resource: on.map(|id| crate::model::urn(rr.resource, id)),
-                    roles: rr.roles.clone(),
+                    roles: rr
+                        .roles
+                        .iter()
+                        .filter(|x| route.roles.as_ref().is_none_or(|n| n.contains(x)))
+                        .cloned()
+                        .collect(),
                 });
             }
         }

@@ -119,6 +119,9 @@ pub struct Route {
     pub quota: Quota,
     /// What a route without a target reaches (see [`Reach`]).
     pub reach: Reach,
+    /// Narrows the roles of the route's role-restricted permissions on this route: LinkedIn's
+    /// ad-account data is edited by ACCOUNT_MANAGER and above only, though `rw_ads` has more roles.
+    pub roles: Option<Vec<String>>,
     /// What scopegate's sandbox does when the call is allowed (ignored for operators' APIs).
     pub action: Option<String>,
 }
@@ -226,6 +229,7 @@ struct RawRoute {
     quota: Quota,
     #[serde(default)]
     reach: Reach,
+    roles: Option<Vec<Spanned<String>>>,
     action: Option<String>,
 }
 
@@ -323,6 +327,7 @@ fn check_route(
         });
     }
     check_permissions(&r, catalog, line_of, problems);
+    check_roles(&r, catalog, line_of, problems);
     if r.reach != Reach::Target && (r.target.is_some() || r.when.is_some()) {
         problems.push(Problem {
             line: line_of(r.path.span().start),
@@ -350,6 +355,10 @@ fn check_route(
         tokens: r.tokens,
         quota: r.quota,
         reach: r.reach,
+        roles: r
+            .roles
+            .as_ref()
+            .map(|rs| rs.iter().map(|x| x.get_ref().clone()).collect()),
         action: r.action,
     }
 }
@@ -369,6 +378,42 @@ fn check_permissions(
                 reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
             }),
             Some(_) => {}
+        }
+    }
+}
+
+/// A route's `roles` narrow its role-restricted permissions: each is one of their roles.
+fn check_roles(
+    r: &RawRoute,
+    catalog: &Catalog,
+    line_of: &dyn Fn(usize) -> usize,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(roles) = &r.roles else { return };
+    let allowed: Vec<&String> = r
+        .permissions
+        .iter()
+        .filter_map(|p| catalog.permission(p.get_ref())?.role_restriction.as_ref())
+        .flat_map(|rr| rr.roles.iter())
+        .collect();
+    if allowed.is_empty() {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!(
+                "{} names roles but no role-restricted permission",
+                r.path.get_ref()
+            ),
+        });
+    }
+    for role in roles {
+        if !allowed.is_empty() && !allowed.contains(&role.get_ref()) {
+            problems.push(Problem {
+                line: line_of(role.span().start),
+                reason: format!(
+                    "role \"{}\" is not a role of the route's permissions",
+                    role.get_ref()
+                ),
+            });
         }
     }
 }
@@ -470,5 +515,42 @@ pub fn parse_urn(urn: &str) -> Option<(ResourceType, i64)> {
         "organization" => Some((ResourceType::Organization, id)),
         "sponsoredAccount" => Some((ResourceType::AdAccount, id)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(route: &str) -> Result<RouteTable, Vec<Problem>> {
+        let text = format!("[api]\nname = \"t\"\n\n[[route]]\n{route}");
+        RouteTable::from_toml(&text, &Catalog::linkedin())
+    }
+
+    #[test]
+    fn roles_narrow_only_the_roles_of_role_restricted_permissions() {
+        let ok = table("method = \"POST\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"rw_ads\"]\nroles = [\"ACCOUNT_MANAGER\"]\ntarget = { from = \"path\", name = \"id\" }\n").unwrap();
+        assert_eq!(
+            ok.routes[0].roles,
+            Some(vec!["ACCOUNT_MANAGER".to_string()])
+        );
+        let unknown = table("method = \"POST\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"rw_ads\"]\nroles = [\"VIEWER\"]\ntarget = { from = \"path\", name = \"id\" }\n").unwrap_err();
+        assert!(unknown[0].reason.contains("VIEWER"), "{unknown:?}");
+        let unrestricted = table("method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"profile\"]\nroles = [\"ACCOUNT_MANAGER\"]\n").unwrap_err();
+        assert!(
+            unrestricted[0].reason.contains("no role-restricted"),
+            "{unrestricted:?}"
+        );
+    }
+
+    #[test]
+    fn a_route_reaching_held_roles_or_a_new_resource_names_no_target() {
+        let ok = table("method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"r_ads\"]\nreach = \"held_roles\"\n").unwrap();
+        assert_eq!(ok.routes[0].reach, Reach::HeldRoles);
+        assert!(table(
+            "method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"r_ads\"]\n"
+        )
+        .is_err());
+        assert!(table("method = \"GET\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"r_ads\"]\nreach = \"new\"\ntarget = { from = \"path\", name = \"id\" }\n").is_err());
     }
 }

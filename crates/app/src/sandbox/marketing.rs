@@ -20,22 +20,9 @@ use crate::enforce::Verdict;
 use crate::state::Service;
 
 /// The collection holding what a member set on an ad account beyond its name (status, type,
-/// currency, reference…), one object per account, under the account's own id.
+/// currency, reference…), one object per account, under the account's own id. Who may change it
+/// is the route's `roles` (ACCOUNT_MANAGER and the billing admin).
 const ACCOUNT_FIELDS: &str = "adAccounts";
-
-/// Who changes an account's own data: "ACCOUNT_MANAGER … Edit account data" (and the billing
-/// admin above it) [ADUSERS].
-const ACCOUNT_EDITORS: &[&str] = &["ACCOUNT_BILLING_ADMIN", "ACCOUNT_MANAGER"];
-
-/// The roles that may change objects of a collection, when narrower than the permission's.
-/// Campaigns and campaign groups take the catalog's `rw_ads` roles as they are (LinkedIn's
-/// CREATIVE_MANAGER edits only ads: docs/routes.md lists that as not yet narrowed).
-pub(super) fn writers(collection: &str) -> Option<&'static [&'static str]> {
-    match collection {
-        ACCOUNT_FIELDS => Some(ACCOUNT_EDITORS),
-        _ => None,
-    }
-}
 
 /// What a new campaign or campaign group starts as: it belongs to the account of its path (a
 /// body naming another account is refused) and is a DRAFT unless it says otherwise.
@@ -287,6 +274,16 @@ pub(super) async fn create_account(state: &Service, caller: Caller, body: &[u8])
                 role: "ACCOUNT_BILLING_ADMIN".into(),
             };
             members::grant_role(c, &role, now)?;
+            // The same events the CLI's account creation and role grant record.
+            let actor = crate::ops::Actor::Member {
+                id: member.clone(),
+                platform_admin: false,
+            }
+            .to_string();
+            let action = format!("{}.create", ResourceType::AdAccount.as_str());
+            scopegate_store::audit::record(c, now, &actor, &action, &r.urn(), &r.name)?;
+            let detail = format!("{} {}", role.member_id, role.role);
+            scopegate_store::audit::record(c, now, &actor, "role.grant", &r.urn(), &detail)?;
             let fields = Object {
                 id: r.id,
                 collection: ACCOUNT_FIELDS.into(),

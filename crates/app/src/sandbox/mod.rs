@@ -160,9 +160,9 @@ struct Caller {
     /// The permission that allowed the call, and its roles when it is role-restricted.
     permission: String,
     restriction: Option<(ResourceType, Vec<String>)>,
-    /// The roles that may change the collection the call acts on, when narrower than the
-    /// permission's (campaigns: not a CREATIVE_MANAGER).
-    writers: Option<&'static [&'static str]>,
+    /// The route's own narrowing of the permission's roles (the table's `roles`): who may act
+    /// on an ad account's data is narrower than everyone `rw_ads` names.
+    route_roles: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -184,7 +184,7 @@ impl Caller {
             member_id: token.member_id.as_deref().map(str::to_string),
             permission,
             restriction,
-            writers: None,
+            route_roles: v.route.roles.clone(),
         })
     }
 
@@ -206,7 +206,11 @@ impl Caller {
     /// The roles on a resource type that allow `access`: the allowing permission's own roles
     /// when it has them; any role to read; the writers' roles to change.
     fn role_allows(&self, rt: ResourceType, role: &str, access: Access) -> bool {
-        if access == Access::Write && self.writers.is_some_and(|w| !w.contains(&role)) {
+        if self
+            .route_roles
+            .as_ref()
+            .is_some_and(|n| !n.iter().any(|x| x == role))
+        {
             return false;
         }
         match (&self.restriction, access) {
@@ -261,13 +265,9 @@ impl Caller {
     /// roles that would have allowed it.
     fn refusal(&self, owner: &Owner) -> SandboxError {
         let (resource, roles) = match owner {
-            Owner::Resource(u) if self.writers.is_some() => (
+            Owner::Resource(u) if self.route_roles.is_some() => (
                 Some(u.clone()),
-                self.writers
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect(),
+                self.route_roles.clone().unwrap_or_default(),
             ),
             Owner::Resource(u) => {
                 let roles = match (&self.restriction, parse_urn(u)) {
@@ -357,10 +357,9 @@ fn filled_path(v: &Verdict) -> String {
 /// body.
 pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8]) -> Result<Answer> {
     let action = v.route.action.clone().unwrap_or_default();
-    let mut caller = Caller::of(state, v)?;
+    let caller = Caller::of(state, v)?;
     let (verb, collection) = action.split_once(':').unwrap_or((action.as_str(), ""));
     let collection = collection.split(':').next().unwrap_or("").to_string();
-    caller.writers = marketing::writers(&collection);
     match verb {
         "create" => {
             let id = create(state, v, caller, &collection, body).await?;

@@ -707,6 +707,7 @@ fn rules_allow(cat: &Catalog, w: &World, c: &Case, target: Option<&Target>) -> b
                             a.resource_type == *rt
                                 && a.resource_id == *id
                                 && rr.roles.contains(&a.role)
+                                && c.route.roles.as_ref().is_none_or(|n| n.contains(&a.role))
                         })
                     }
                     _ => false,

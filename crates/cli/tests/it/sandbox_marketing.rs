@@ -153,8 +153,24 @@ async fn sandbox_ad_accounts_are_found_only_where_the_member_holds_a_role() {
     assert_eq!(status, 200, "{acct}");
     assert_eq!(acct["name"], "Dev Ads");
     assert_eq!(acct["currency"], "EUR");
-    let roles = s.cli_json(&["member", "list"]);
-    assert!(roles.to_string().contains(DEVELOPER));
+    // Recorded as the CLI's creation and grant are.
+    let audit = s.cli_json(&[
+        "audit",
+        "--target",
+        &format!("urn:li:sponsoredAccount:{other}"),
+    ]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let created = format!(
+        "{}.create",
+        scopegate_core::catalog::ResourceType::AdAccount.as_str()
+    );
+    assert!(actions.contains(&created.as_str()), "{audit}");
+    assert!(actions.contains(&"role.grant"), "{audit}");
 
     let t = token(&s, MEMBER, "r_ads").await;
     let search = "/rest/adAccounts?q=search&search=(status:(values:List(ACTIVE)))";
@@ -656,4 +672,52 @@ async fn sandbox_marketing_endpoints_refuse_what_linkedin_refuses() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// The route table narrows `rw_ads` on campaign writes: "CAMPAIGN_MANAGER … create and edit
+/// campaigns and ads", a CREATIVE_MANAGER ads only. Reads stay open to every role.
+#[tokio::test]
+async fn sandbox_a_creative_manager_reads_campaigns_but_does_not_make_or_change_them() {
+    let s = InProc::demo().await;
+    let manager = token(&s, POSTER, "r_ads rw_ads").await;
+    let campaigns = "/rest/adAccounts/1/adCampaigns";
+    let (status, _, h) = send(
+        &s,
+        &manager,
+        Method::POST,
+        campaigns,
+        Some(json!({"name": "c"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "a CAMPAIGN_MANAGER creates campaigns");
+    let one = format!("{campaigns}/{}", id_of(&h));
+    // The poster keeps CREATIVE_MANAGER only.
+    s.cli_json(&["ad-account", "revoke", "1", POSTER, "CAMPAIGN_MANAGER"]);
+    let (status, out, _) = send(
+        &s,
+        &manager,
+        Method::POST,
+        campaigns,
+        Some(json!({"name": "c"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{out}");
+    assert_eq!(out["code"], "ACCESS_DENIED");
+    let patch = Some(json!({"patch": {"$set": {"name": "x"}}}));
+    let (status, _, _) = send(
+        &s,
+        &manager,
+        Method::POST,
+        &one,
+        patch,
+        Some("PARTIAL_UPDATE"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = send(&s, &manager, Method::DELETE, &one, None, Some("DELETE")).await;
+    assert_eq!(status, 403);
+    let (status, got, _) = send(&s, &manager, Method::GET, &one, None, None).await;
+    assert_eq!(status, 200, "{got}");
 }
