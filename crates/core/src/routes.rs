@@ -328,12 +328,6 @@ fn check_route(
     }
     check_permissions(&r, catalog, line_of, problems);
     check_roles(&r, catalog, line_of, problems);
-    if r.reach != Reach::Target && (r.target.is_some() || r.when.is_some()) {
-        problems.push(Problem {
-            line: line_of(r.path.span().start),
-            reason: format!("{method} {path} reaches held roles or a new resource, so it names no target and no when"),
-        });
-    }
     if let Some(TargetSource::Path(name)) = &r.target {
         if !segments.contains(&Segment::Param(name.clone())) {
             problems.push(Problem {
@@ -382,13 +376,23 @@ fn check_permissions(
     }
 }
 
-/// A route's `roles` narrow its role-restricted permissions: each is one of their roles.
+/// A route's `roles` narrow its role-restricted permissions (each is one of their roles), and a
+/// route that reaches held roles or a new resource names no target.
 fn check_roles(
     r: &RawRoute,
     catalog: &Catalog,
     line_of: &dyn Fn(usize) -> usize,
     problems: &mut Vec<Problem>,
 ) {
+    if r.reach != Reach::Target && (r.target.is_some() || r.when.is_some()) {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!(
+                "{} reaches held roles or a new resource, so it names no target and no when",
+                r.path.get_ref()
+            ),
+        });
+    }
     let Some(roles) = &r.roles else { return };
     let allowed: Vec<&String> = r
         .permissions
