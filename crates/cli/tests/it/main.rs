@@ -6,6 +6,7 @@
 mod browser;
 mod support;
 
+mod authorize_pending;
 mod consent;
 mod enforce;
 mod flow;
