@@ -17,5 +17,7 @@ mod migrate;
 mod oidc;
 mod ownership;
 mod portal;
+mod route_walk;
+mod sandbox_marketing;
 mod throttle;
 mod transport;
