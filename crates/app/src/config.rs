@@ -27,8 +27,9 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub catalog_path: Option<PathBuf>,
     pub compat: Compat,
-    /// The master secret (32 bytes) that keys token hashes; from the environment or the data folder.
-    pub secret_key: Option<String>,
+    /// The master secret (32 bytes) that keys token hashes; from the environment or the data
+    /// folder. A `Secret`, so a logged or printed Config never shows it.
+    pub secret_key: Option<scopegate_core::Secret>,
     /// Sign ID tokens with ES256 (RS256 keys stay published for clients that need them).
     pub es256: bool,
     /// A route table for the decision API and forward-auth (default: the sandbox's, with the
