@@ -54,7 +54,9 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
     await server?.stop();
   });
 
-  const isAuthorization = (url) => new URL(url).pathname === '/oauth/v2/authorization';
+  // The authorization endpoint, or where a pending request resumes after sign-in.
+  const isAuthorization = (url) =>
+    ['/oauth/v2/authorization', '/oauth/v2/authorization/continue'].includes(new URL(url).pathname);
   const atCallback = (url) => url.startsWith(DEMO.callback);
 
   async function exchange(code) {
@@ -77,14 +79,18 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
     return res.json.active;
   }
 
+  let firstState;
   it('sends a signed-out member to sign-in, naming the app', async () => {
     const state = randomState();
+    firstState = state;
     await page.goto(authorizationUrl(server.base, { scope: SCOPE, state }));
     const url = new URL(page.url());
     assert.equal(url.pathname, '/login');
+    // The request stays on the server: the way back names it by its pending id only.
     const next = new URL(url.searchParams.get('next'), server.base);
-    assert.equal(next.pathname, '/oauth/v2/authorization');
-    assert.equal(next.searchParams.get('state'), state);
+    assert.equal(next.pathname, '/oauth/v2/authorization/continue');
+    assert.deepEqual([...next.searchParams.keys()], ['request']);
+    assert.match(next.searchParams.get('request'), /^PR[A-Za-z0-9_-]{43}$/);
     assert.match(await page.locator('p.lede').textContent(), /to continue to Demo App/);
     assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 1);
     await screenshot(page, 'consent-sign-in');
@@ -113,7 +119,7 @@ describe('authorization, consent and Permitted services', { timeout: 300_000 }, 
 
   let firstCode;
   it('Allow sends the browser to the callback with code, state and iss', async () => {
-    const state = new URL(page.url()).searchParams.get('state');
+    const state = firstState;
     await clickAndWait(page, page.getByRole('button', { name: 'Allow' }));
     assert.ok(atCallback(page.url()), page.url());
     const q = queryOf(page.url());

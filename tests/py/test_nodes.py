@@ -92,6 +92,9 @@ action = "salesNavigatorProfiles"
 # scopegate's drain timeout (crates/http/src/serve.rs DRAIN_TIMEOUT) plus slack: a node that
 # takes longer to exit after SIGTERM did not shut down gracefully.
 DRAIN_TIMEOUT = 20
+# /rest needs an active LinkedIn-Version (docs/routes.md "Versions"): this month's is, on nodes
+# running on the system clock.
+LINKEDIN_VERSION = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m")
 EXIT_TIMEOUT = DRAIN_TIMEOUT + 5
 # Per-request timeout of the load: a request that hangs this long is a failure, not a retry.
 LOAD_TIMEOUT = 15
@@ -471,7 +474,7 @@ def test_revocation_at_one_node_is_seen_at_once_by_the_others(nodes):
             assert info["active"] is False and info.get("status") == "revoked", (
                 f"{n} still takes a token revoked at {revoker}: {info}")
             api = s.get(n.base + "/rest/salesNavigatorProfiles", timeout=30,
-                        headers={"Authorization": f"Bearer {token}"})
+                        headers={"Authorization": f"Bearer {token}", "LinkedIn-Version": LINKEDIN_VERSION})
             assert api.status_code == 401, (
                 f"{n}'s API still takes a token revoked at {revoker}: {api.status_code}")
 
@@ -491,7 +494,7 @@ def test_quota_counters_are_shared(nodes):
     def call(n: Node) -> int:
         with session_for(nodes) as own:
             return own.get(n.base + "/rest/salesNavigatorProfiles", timeout=30,
-                           headers={"Authorization": f"Bearer {token}"}).status_code
+                           headers={"Authorization": f"Bearer {token}", "LinkedIn-Version": LINKEDIN_VERSION}).status_code
 
     with ThreadPoolExecutor(12) as pool:
         statuses = Counter(pool.map(call, targets))
@@ -499,7 +502,7 @@ def test_quota_counters_are_shared(nodes):
     # Every node now refuses: the counter each of them sees is the full one.
     for n in nodes:
         r = s.get(n.base + "/rest/salesNavigatorProfiles", timeout=30,
-                  headers={"Authorization": f"Bearer {token}"})
+                  headers={"Authorization": f"Bearer {token}", "LinkedIn-Version": LINKEDIN_VERSION})
         assert r.status_code == 429, (n, r.status_code, r.text)
 
 

@@ -15,7 +15,8 @@ certificate and ignores the environment's proxies/CA settings (see conftest)."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
@@ -33,8 +34,10 @@ from conftest import (
     oauth_session,
 )
 
-SCOPE = "openid profile w_member_social r_member_social"
-VERSION = "202405"  # LinkedIn-Version, YYYYMM: makes the library use the versioned /rest base
+SCOPE = "openid profile w_member_social r_member_social r_ads rw_ads"
+# LinkedIn-Version, YYYYMM: makes the library use the versioned /rest base. This month's is active
+# on a server running on the system clock (a year of monthly versions is, as LinkedIn's are).
+VERSION = datetime.now(timezone.utc).strftime("%Y%m")
 
 
 class _VerifyingSession(requests.Session):
@@ -213,7 +216,106 @@ def test_restli_client_cannot_post_as_another_member(server, restli, member_toke
     assert found.response.json()["serviceErrorCode"] == 100
 
 
-def test_restli_client_malformed_version_and_tls(server, restli, member_token):
+def test_restli_client_manages_an_ad_accounts_campaign_groups_and_campaigns(
+    server, restli, member_token
+):
+    # The test member is ACCOUNT_BILLING_ADMIN of the demo ad account 1.
+    found = restli.finder(
+        resource_path="/adAccounts",
+        finder_name="search",
+        query_params={"search": {"status": {"values": ["ACTIVE"]}}},
+        access_token=member_token,
+        version_string=VERSION,
+    )
+    assert found.status_code == 200, found.response.text
+    assert "search=(status:(values:List(ACTIVE)))" in unquote(urlsplit(_sent(found).url).query)
+    assert [e["id"] for e in found.elements] == [1]
+
+    batch = restli.batch_get(
+        resource_path="/adAccounts",
+        ids=[1, 424242],
+        access_token=member_token,
+        version_string=VERSION,
+    )
+    assert batch.status_code == 200, batch.response.text
+    assert batch.results["1"]["name"] == "Demo Corp Ads"
+    assert batch.statuses["1"] == 200
+    assert batch.errors["424242"]["status"] == 404
+
+    group = restli.create(
+        resource_path="/adAccounts/{id}/adCampaignGroups",
+        path_keys={"id": 1},
+        entity={"name": "Spring", "status": "DRAFT"},
+        access_token=member_token,
+        version_string=VERSION,
+    )
+    assert group.status_code == 201, group.response.text
+    group_urn = group.decoded_entity_id
+    assert group_urn.startswith("urn:li:sponsoredCampaignGroup:"), group_urn
+    campaign = restli.create(
+        resource_path="/adAccounts/{id}/adCampaigns",
+        path_keys={"id": 1},
+        entity={"name": "Tulips", "campaignGroup": group_urn, "type": "TEXT_AD"},
+        access_token=member_token,
+        version_string=VERSION,
+    )
+    assert campaign.status_code == 201, campaign.response.text
+    number = int(campaign.decoded_entity_id.rsplit(":", 1)[1])
+    keys = {"account": 1, "id": number}
+    one = "/adAccounts/{account}/adCampaigns/{id}"
+
+    got = restli.get(
+        resource_path=one, path_keys=keys, access_token=member_token, version_string=VERSION
+    )
+    assert got.status_code == 200, got.response.text
+    assert got.entity["account"] == "urn:li:sponsoredAccount:1"
+    assert got.entity["status"] == "DRAFT"
+
+    in_group = restli.finder(
+        resource_path="/adAccounts/{id}/adCampaigns",
+        path_keys={"id": 1},
+        finder_name="search",
+        query_params={"search": {"campaignGroup": {"values": [group_urn]}}},
+        access_token=member_token,
+        version_string=VERSION,
+    )
+    assert in_group.status_code == 200, in_group.response.text
+    assert [e["name"] for e in in_group.elements] == ["Tulips"]
+
+    def set_status(status: str) -> int:
+        return restli.partial_update(
+            resource_path=one,
+            path_keys=keys,
+            patch_set_object={"status": status},
+            access_token=member_token,
+            version_string=VERSION,
+        ).status_code
+
+    def delete() -> int:
+        return restli.delete(
+            resource_path=one, path_keys=keys, access_token=member_token, version_string=VERSION
+        ).status_code
+
+    assert set_status("ACTIVE") == 204
+    assert delete() == 400  # LinkedIn deletes only DRAFT campaigns
+    assert set_status("DRAFT") == 204
+    assert delete() == 204
+    gone = restli.get(
+        resource_path=one, path_keys=keys, access_token=member_token, version_string=VERSION
+    )
+    assert gone.status_code == 404
+
+
+def test_restli_client_sunset_and_malformed_versions_and_tls(server, restli, member_token):
+    # A sunset version gets LinkedIn's 426 NONEXISTENT_VERSION, named as LinkedIn names it.
+    sunset = restli.get(
+        resource_path="/posts/{id}",
+        path_keys={"id": "urn:li:share:1"},
+        access_token=member_token,
+        version_string="202301",
+    )
+    assert sunset.status_code == 426, sunset.response.text
+    assert sunset.entity["message"] == "Requested version 20230101 is not active"
     # A malformed LinkedIn-Version gets LinkedIn's 426 NONEXISTENT_VERSION.
     resp = restli.get(
         resource_path="/posts/{id}",

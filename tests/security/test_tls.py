@@ -163,4 +163,4 @@ def test_scopegate_makes_no_outbound_fetches():
     sources = "\n".join(p.read_text() for p in REPO_ROOT.glob("crates/*/src/**/*.rs"))
     assert not re.search(r"hyper_util::client|TcpStream::connect|UdpSocket::bind", sources)
     # And no endpoint accepts a URL the server would fetch (jwks_uri, request_uri, sector_identifier_uri).
-    assert "request_uri_not_supported" in (REPO_ROOT / "crates/http/src/oauth/authorize.rs").read_text()
+    assert "request_uri_not_supported" in (REPO_ROOT / "crates/http/src/wire/redirect.rs").read_text()

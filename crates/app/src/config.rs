@@ -27,8 +27,9 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub catalog_path: Option<PathBuf>,
     pub compat: Compat,
-    /// The master secret (32 bytes) that keys token hashes; from the environment or the data folder.
-    pub secret_key: Option<String>,
+    /// The master secret (32 bytes) that keys token hashes; from the environment or the data
+    /// folder. A `Secret`, so a logged or printed Config never shows it.
+    pub secret_key: Option<scopegate_core::Secret>,
     /// Sign ID tokens with ES256 (RS256 keys stay published for clients that need them).
     pub es256: bool,
     /// A route table for the decision API and forward-auth (default: the sandbox's, with the
@@ -53,6 +54,8 @@ pub struct Config {
     /// A bearer token that opens `/metrics` on the public listener. Without one, `/metrics` is
     /// served only on the admin listener (`admin_listen`), never to whoever reaches the public port.
     pub metrics_token: Option<scopegate_core::Secret>,
+    /// The active `LinkedIn-Version`s of the sandbox's /rest API (default: LinkedIn's window).
+    pub api_versions: crate::sandbox::ApiVersions,
 }
 
 /// How long a client may take over each part of a connection, and how many connections the
@@ -116,6 +119,7 @@ impl Config {
             forward_auth_gateway: None,
             transport: TransportLimits::default(),
             metrics_token: None,
+            api_versions: crate::sandbox::ApiVersions::default(),
         }
     }
 

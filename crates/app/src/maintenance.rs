@@ -1,10 +1,10 @@
-//! Background upkeep: expired codes, tokens and sessions are deleted in small batches through
+//! Background upkeep: expired codes, tokens, sessions and pending authorization requests are deleted in small batches through
 //! their expiry indexes, never by a scan that stalls the server (Hydra's users end up with
 //! token tables of many gigabytes; scopegate does not keep what has expired).
 
 use std::time::Duration;
 
-use scopegate_store::tokens;
+use scopegate_store::{pending, tokens};
 
 use crate::state::Service;
 
@@ -18,13 +18,16 @@ pub const BATCH: i64 = 500;
 pub async fn purge_once(app: &Service) -> u64 {
     let before = app.now() - KEEP_EXPIRED;
     let counters_before = app.now() - crate::throttle::COUNTS_KEPT;
+    // A pending authorization request is of no use once expired: nothing asks about it later.
+    let pending_before = app.now();
     let mut total = 0;
     loop {
         match app
             .store
             .write(move |c| {
                 Ok(tokens::purge_expired(c, before, BATCH)?
-                    + tokens::purge_attempt_counters(c, counters_before, BATCH)?)
+                    + tokens::purge_attempt_counters(c, counters_before, BATCH)?
+                    + pending::purge_expired(c, pending_before, BATCH)?)
             })
             .await
         {

@@ -155,7 +155,7 @@ fn master_secret(config: &Config, entropy: &dyn Entropy) -> Result<Vec<u8>, Star
             .filter(|b| b.len() >= 32)
     };
     if let Some(s) = &config.secret_key {
-        return decode(s).ok_or_else(|| {
+        return decode(s.expose()).ok_or_else(|| {
             StartError::Secret(
                 "SCOPEGATE_SECRET_KEY must be at least 32 bytes, base64url-encoded".into(),
             )

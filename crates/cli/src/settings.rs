@@ -129,7 +129,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     catalog: Option<PathBuf>,
     compat: Option<Compat>,
-    secret_key: Option<String>,
+    secret_key: Option<scopegate_core::Secret>,
     id_token_alg: Option<String>,
     routes: Option<PathBuf>,
     sandbox: Option<bool>,
@@ -213,6 +213,7 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
     config.secret_key = std::env::var("SCOPEGATE_SECRET_KEY")
         .ok()
         .filter(|s| !s.is_empty())
+        .map(scopegate_core::Secret::new)
         .or(file.secret_key);
     config.transport = transport;
     // A token only from the environment or the file: a flag would show it in `ps`.

@@ -319,6 +319,35 @@ fn usable_target<'a>(
     Ok(target)
 }
 
+/// The roles of a role-restricted permission that allow this route (its table `roles` narrow
+/// them).
+fn route_roles(route: &Route, rr: &crate::catalog::RoleRestriction) -> Vec<String> {
+    rr.roles
+        .iter()
+        .filter(|x| route.roles.as_ref().is_none_or(|n| n.contains(x)))
+        .cloned()
+        .collect()
+}
+
+/// Does the token's member hold one of the route's roles for `rr` on resource `id`?
+fn holds_role(
+    route: &Route,
+    rr: &crate::catalog::RoleRestriction,
+    token: &TokenRecord,
+    roles: &[RoleAssignment],
+    id: i64,
+) -> bool {
+    let allowed = route_roles(route, rr);
+    token.member_id.as_deref().is_some_and(|m| {
+        roles.iter().any(|a| {
+            a.member_id == m
+                && a.resource_type == rr.resource
+                && a.resource_id == id
+                && allowed.contains(&a.role)
+        })
+    })
+}
+
 /// Decides a call.
 pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, Denial> {
     let (token, approved, roles, person, target, now, today) = (
@@ -357,21 +386,20 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                     scopes: scopes.iter().map(str::to_string).collect(),
                 });
             }
+            // A finder, batch get or create of the resource names no one target: the scope
+            // allows the call and the action shows or makes only what a role allows.
+            Some(_) if target.is_none() && route.reach != crate::routes::Reach::Target => {
+                return Ok(Allowed {
+                    permission: p.clone(),
+                    scopes: scopes.iter().map(str::to_string).collect(),
+                });
+            }
             Some(rr) => {
                 let on = match target {
                     Some(Target::Resource(rt, id)) if *rt == rr.resource => Some(*id),
                     _ => None,
                 };
-                let ok = on.is_some_and(|id| {
-                    token.member_id.as_deref().is_some_and(|m| {
-                        roles.iter().any(|a| {
-                            a.member_id == m
-                                && a.resource_type == rr.resource
-                                && a.resource_id == id
-                                && rr.roles.contains(&a.role)
-                        })
-                    })
-                });
+                let ok = on.is_some_and(|id| holds_role(route, rr, token, roles, id));
                 if ok {
                     return Ok(Allowed {
                         permission: p.clone(),
@@ -381,7 +409,7 @@ pub fn decide(catalog: &Catalog, route: &Route, f: &Facts) -> Result<Allowed, De
                 role_denial.get_or_insert(Denial::RoleMissing {
                     permission: p.clone(),
                     resource: on.map(|id| crate::model::urn(rr.resource, id)),
-                    roles: rr.roles.clone(),
+                    roles: route_roles(route, rr),
                 });
             }
         }

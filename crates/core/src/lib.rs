@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod oidc_request;
 pub mod portal;
 pub mod redirect;
+pub mod restli;
 pub mod routes;
 pub mod scope;
 pub mod secret;

@@ -80,6 +80,22 @@ pub enum TokenKindRule {
     Application,
 }
 
+/// What a call reaches when its route names no single target but its permissions are
+/// role-restricted (LinkedIn's `rw_ads`/`r_ads` on a finder, a batch get or a create of the
+/// resource itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// The one target the route reads (the default; a role-restricted route must name one).
+    #[default]
+    Target,
+    /// The resources the member holds the permission's roles on: the scope allows the call and
+    /// the action shows only what a role allows (a finder, a batch get).
+    HeldRoles,
+    /// A resource the call creates, which the member then holds a role on.
+    New,
+}
+
 /// One route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
@@ -101,6 +117,11 @@ pub struct Route {
     pub kind: TargetKind,
     pub tokens: TokenKindRule,
     pub quota: Quota,
+    /// What a route without a target reaches (see [`Reach`]).
+    pub reach: Reach,
+    /// Narrows the roles of the route's role-restricted permissions on this route: LinkedIn's
+    /// ad-account data is edited by ACCOUNT_MANAGER and above only, though `rw_ads` has more roles.
+    pub roles: Option<Vec<String>>,
     /// What scopegate's sandbox does when the call is allowed (ignored for operators' APIs).
     pub action: Option<String>,
 }
@@ -206,6 +227,9 @@ struct RawRoute {
     tokens: TokenKindRule,
     #[serde(default)]
     quota: Quota,
+    #[serde(default)]
+    reach: Reach,
+    roles: Option<Vec<Spanned<String>>>,
     action: Option<String>,
 }
 
@@ -303,6 +327,7 @@ fn check_route(
         });
     }
     check_permissions(&r, catalog, line_of, problems);
+    check_roles(&r, catalog, line_of, problems);
     if let Some(TargetSource::Path(name)) = &r.target {
         if !segments.contains(&Segment::Param(name.clone())) {
             problems.push(Problem {
@@ -323,6 +348,11 @@ fn check_route(
         kind,
         tokens: r.tokens,
         quota: r.quota,
+        reach: r.reach,
+        roles: r
+            .roles
+            .as_ref()
+            .map(|rs| rs.iter().map(|x| x.get_ref().clone()).collect()),
         action: r.action,
     }
 }
@@ -337,11 +367,57 @@ fn check_permissions(
     for p in &r.permissions {
         match catalog.permission(p.get_ref()) {
             None => problems.push(Problem { line: line_of(p.span().start), reason: format!("unknown permission \"{}\" (not in the catalog)", p.get_ref()) }),
-            Some(perm) if perm.role_restriction.is_some() && r.target.is_none() => problems.push(Problem {
+            Some(perm) if perm.role_restriction.is_some() && r.target.is_none() && r.reach == Reach::Target => problems.push(Problem {
                 line: line_of(p.span().start),
                 reason: format!("\"{}\" is restricted to {} roles, so the route needs a target naming the resource", p.get_ref(), perm.role_restriction.as_ref().map(|x| x.resource.as_str()).unwrap_or("")),
             }),
             Some(_) => {}
+        }
+    }
+}
+
+/// A route's `roles` narrow its role-restricted permissions (each is one of their roles), and a
+/// route that reaches held roles or a new resource names no target.
+fn check_roles(
+    r: &RawRoute,
+    catalog: &Catalog,
+    line_of: &dyn Fn(usize) -> usize,
+    problems: &mut Vec<Problem>,
+) {
+    if r.reach != Reach::Target && (r.target.is_some() || r.when.is_some()) {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!(
+                "{} reaches held roles or a new resource, so it names no target and no when",
+                r.path.get_ref()
+            ),
+        });
+    }
+    let Some(roles) = &r.roles else { return };
+    let allowed: Vec<&String> = r
+        .permissions
+        .iter()
+        .filter_map(|p| catalog.permission(p.get_ref())?.role_restriction.as_ref())
+        .flat_map(|rr| rr.roles.iter())
+        .collect();
+    if allowed.is_empty() {
+        problems.push(Problem {
+            line: line_of(r.path.span().start),
+            reason: format!(
+                "{} names roles but no role-restricted permission",
+                r.path.get_ref()
+            ),
+        });
+    }
+    for role in roles {
+        if !allowed.is_empty() && !allowed.contains(&role.get_ref()) {
+            problems.push(Problem {
+                line: line_of(role.span().start),
+                reason: format!(
+                    "role \"{}\" is not a role of the route's permissions",
+                    role.get_ref()
+                ),
+            });
         }
     }
 }
@@ -443,5 +519,42 @@ pub fn parse_urn(urn: &str) -> Option<(ResourceType, i64)> {
         "organization" => Some((ResourceType::Organization, id)),
         "sponsoredAccount" => Some((ResourceType::AdAccount, id)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(route: &str) -> Result<RouteTable, Vec<Problem>> {
+        let text = format!("[api]\nname = \"t\"\n\n[[route]]\n{route}");
+        RouteTable::from_toml(&text, &Catalog::linkedin())
+    }
+
+    #[test]
+    fn roles_narrow_only_the_roles_of_role_restricted_permissions() {
+        let ok = table("method = \"POST\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"rw_ads\"]\nroles = [\"ACCOUNT_MANAGER\"]\ntarget = { from = \"path\", name = \"id\" }\n").unwrap();
+        assert_eq!(
+            ok.routes[0].roles,
+            Some(vec!["ACCOUNT_MANAGER".to_string()])
+        );
+        let unknown = table("method = \"POST\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"rw_ads\"]\nroles = [\"VIEWER\"]\ntarget = { from = \"path\", name = \"id\" }\n").unwrap_err();
+        assert!(unknown[0].reason.contains("VIEWER"), "{unknown:?}");
+        let unrestricted = table("method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"profile\"]\nroles = [\"ACCOUNT_MANAGER\"]\n").unwrap_err();
+        assert!(
+            unrestricted[0].reason.contains("no role-restricted"),
+            "{unrestricted:?}"
+        );
+    }
+
+    #[test]
+    fn a_route_reaching_held_roles_or_a_new_resource_names_no_target() {
+        let ok = table("method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"r_ads\"]\nreach = \"held_roles\"\n").unwrap();
+        assert_eq!(ok.routes[0].reach, Reach::HeldRoles);
+        assert!(table(
+            "method = \"GET\"\npath = \"/a\"\nresource = \"a\"\npermissions = [\"r_ads\"]\n"
+        )
+        .is_err());
+        assert!(table("method = \"GET\"\npath = \"/a/{id}\"\nresource = \"a\"\npermissions = [\"r_ads\"]\nreach = \"new\"\ntarget = { from = \"path\", name = \"id\" }\n").is_err());
     }
 }

@@ -41,6 +41,14 @@ impl Secret {
     }
 }
 
+/// Read from a config file or a request body straight into a `Secret`, so no struct on the way
+/// holds it as a plain `String` (and a derived `Debug` of that struct shows it redacted).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")

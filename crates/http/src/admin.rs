@@ -161,7 +161,7 @@ async fn list_members(State(state): State<ServiceState>, _: Admin) -> Reply {
 #[serde(deny_unknown_fields)]
 struct NewMember {
     email: String,
-    password: String,
+    password: scopegate_core::Secret,
     first_name: String,
     #[serde(default)]
     last_name: String,
@@ -185,7 +185,7 @@ async fn create_member(
     let m: NewMember = body(&bytes)?;
     let input = MemberInput {
         email: m.email,
-        password: scopegate_core::Secret::new(m.password),
+        password: m.password,
         first_name: m.first_name,
         last_name: m.last_name,
         headline: m.headline,

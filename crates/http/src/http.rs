@@ -80,6 +80,10 @@ fn public_routes() -> Router<ServiceState> {
             axum::routing::post(crate::oauth::authorize::consent),
         )
         .route(
+            "/oauth/v2/authorization/continue",
+            get(crate::oauth::authorize::resume),
+        )
+        .route(
             "/oauth/.well-known/openid-configuration",
             get(crate::oidc::discovery),
         )

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scopegate_app::sandbox::{self, Answer, SandboxError};
+use scopegate_app::sandbox::{self, Answer, ApiVersion, SandboxError};
 
 use crate::enforce::{denial_error, evaluate, method_headers_agree, restli_method, Call};
 use crate::extract::bearer::Presented;
@@ -27,17 +27,10 @@ pub async fn handle(
     if !state.sandbox {
         return ApiError::not_found("Resource not found").into_response();
     }
-    let version = headers
-        .get("linkedin-version")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if uri.path().starts_with("/rest/")
-        && version.as_deref().is_some_and(|v| {
-            !(v.len() == 6 || v.len() == 9) || !v.chars().all(|c| c.is_ascii_digit() || c == '.')
-        })
-    {
-        return ApiError::nonexistent_version().into_response();
-    }
+    let version = match version_rule(&state, uri.path(), &headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     let call = Call {
         method: method.as_str(),
         path: uri.path(),
@@ -50,7 +43,9 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let keyed = !verdict.params.is_empty();
+    // The entity key is the path's last segment: `/rest/adAccounts/{account}/adCampaigns` is a
+    // collection (of one account), `/rest/adAccounts/{account}/adCampaigns/{id}` an entity.
+    let keyed = verdict.route.path.ends_with('}');
     if let Err(e) = method_headers_agree(&headers, method.as_str(), uri.query(), keyed) {
         return e.into_response();
     }
@@ -68,6 +63,40 @@ pub async fn handle(
         Ok(answer) => answered(answer),
         Err(SandboxError::Refused(d)) => denied(&d).into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The `LinkedIn-Version` a call names. On /rest it is required, once, and must be active in
+/// the deployment's version table (LinkedIn's window by default); /v2 is unversioned and only
+/// names it in its 403 messages when sent.
+fn version_rule(
+    state: &ServiceState,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    let mut sent = headers.get_all("linkedin-version").iter();
+    let first = sent.next();
+    if !path.starts_with("/rest/") {
+        return Ok(first.and_then(|v| v.to_str().ok()).map(str::to_string));
+    }
+    let Some(raw) = first else {
+        return Err(ApiError::version_missing());
+    };
+    if sent.next().is_some() {
+        return Err(ApiError::bad_request("LinkedIn-Version is repeated"));
+    }
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::nonexistent_version())?
+        .trim();
+    match ApiVersion::parse(raw) {
+        Some(v) if state.config.api_versions.is_active(&v, state.now()) => {
+            Ok(Some(raw.to_string()))
+        }
+        Some(v) => Err(ApiError::version_not_active(&format!("{}01", v.name()))),
+        // A malformed version is named only when short enough to be one.
+        None if raw.len() <= 16 => Err(ApiError::version_not_active(raw)),
+        None => Err(ApiError::nonexistent_version()),
     }
 }
 

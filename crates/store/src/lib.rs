@@ -14,6 +14,7 @@ pub mod apps;
 pub mod audit;
 pub mod keys;
 pub mod members;
+pub mod pending;
 pub mod sandbox;
 pub mod settings;
 pub mod tokens;

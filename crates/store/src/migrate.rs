@@ -44,6 +44,14 @@ macro_rules! migrations {
                 8,
                 include_str!(concat!("../migrations/", $dir, "/0008_native_codes.sql")),
             ),
+            (
+                9,
+                include_str!(concat!(
+                    "../migrations/",
+                    $dir,
+                    "/0009_pending_requests.sql"
+                )),
+            ),
         ]
     };
 }

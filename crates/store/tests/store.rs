@@ -10,6 +10,7 @@ use scopegate_core::catalog::ResourceType;
 use scopegate_core::model::{App, CodeRecord, TokenKind, TokenRecord};
 use scopegate_core::model::{NewMember, RoleAssignment};
 use scopegate_core::SecretHash;
+use scopegate_store::pending::{self, PendingRecord};
 use scopegate_store::sandbox::{self, Object, Owner};
 use scopegate_store::tokens::{self, Redeem};
 use scopegate_store::{apps, audit, members, params, settings, Dialect, Store, StoreError};
@@ -60,7 +61,7 @@ async fn reopening_a_store_applies_nothing_twice() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(
         again.read(scopegate_store::schema_versions).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
 }
 
@@ -133,6 +134,7 @@ both_backends!(
     consent_with_new_scopes_revokes_earlier_tokens,
     revoking_a_refresh_token_revokes_its_access_tokens,
     expired_rows_are_purged_in_batches,
+    pending_requests_are_read_unexpired_deleted_and_purged,
     secrets_are_capped_at_two,
     attempts_are_taken_one_at_a_time_under_concurrency,
     forgotten_attempt_counters_are_purged,
@@ -259,7 +261,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let count = store
         .read(|c| {
             c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
@@ -267,7 +269,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 8, "each migration is recorded once");
+    assert_eq!(count, 9, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres
@@ -696,6 +698,59 @@ async fn expired_rows_are_purged_in_batches(store: &Store) {
         .await
         .unwrap()
         .is_some());
+}
+
+async fn pending_requests_are_read_unexpired_deleted_and_purged(store: &Store) {
+    let record = |name: &str, expires_at| PendingRecord {
+        hash: h(name),
+        request: format!("{{\"name\":\"{name}\"}}"),
+        created_at: 100,
+        expires_at,
+    };
+    let (a, b, c) = (record("a", 200), record("b", 300), record("c", 150));
+    let (a2, b2, c2) = (a.clone(), b.clone(), c.clone());
+    store
+        .write(move |conn| {
+            pending::insert(conn, &a2)?;
+            pending::insert(conn, &b2)?;
+            pending::insert(conn, &c2)
+        })
+        .await
+        .unwrap();
+    let read = |name: &'static str, now| store.read(move |conn| pending::get(conn, &h(name), now));
+    assert_eq!(read("a", 199).await.unwrap(), Some(a));
+    assert_eq!(
+        read("a", 200).await.unwrap(),
+        None,
+        "expired at its expiry time"
+    );
+    assert_eq!(read("zzz", 0).await.unwrap(), None);
+    assert!(store
+        .write(|conn| pending::delete(conn, &h("b")))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|conn| pending::delete(conn, &h("b")))
+        .await
+        .unwrap());
+    assert_eq!(read("b", 0).await.unwrap(), None);
+    // Only what expired before the cut-off goes, oldest first, at most a batch at a time.
+    assert_eq!(
+        store
+            .write(|conn| pending::purge_expired(conn, 201, 1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(read("a", 0).await.unwrap(), Some(record("a", 200)));
+    assert_eq!(
+        store
+            .write(|conn| pending::purge_expired(conn, 201, 10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(read("a", 0).await.unwrap(), None);
 }
 
 async fn secrets_are_capped_at_two(store: &Store) {

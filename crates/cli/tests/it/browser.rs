@@ -154,7 +154,6 @@ impl Browser {
                 &[
                     ("csrf", &hidden(page, "csrf").unwrap()),
                     ("request", &hidden(page, "request").unwrap()),
-                    ("native", &hidden(page, "native").unwrap()),
                     ("action", action),
                 ],
             )

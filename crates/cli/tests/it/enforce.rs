@@ -112,10 +112,7 @@ async fn call(
     path: &str,
     body: &Option<Value>,
 ) -> (u16, Value) {
-    let mut r = s
-        .client
-        .request(method.clone(), s.url(path))
-        .bearer_auth(token);
+    let mut r = s.api(method.clone(), path).bearer_auth(token);
     if let Some(b) = body {
         r = r.json(b);
     }
@@ -190,13 +187,48 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
         .parse()
         .unwrap();
 
+    // An ad account's campaign group and campaign (DRAFTs, which LinkedIn lets be deleted), by a
+    // fresh token each (minting another consent revokes the tokens of the one before).
+    let ad_object = |collection: &'static str| {
+        let (s, member) = (&s, member.clone());
+        async move {
+            let ads = s.mint(DEMO_APP, Some(&member), "rw_ads").await;
+            let (status, made) = call(
+                s,
+                &ads,
+                &Method::POST,
+                &format!("/rest/adAccounts/1/{collection}"),
+                &Some(json!({"name": "from the matrix"})),
+            )
+            .await;
+            assert_eq!(status, 201, "{made}");
+            made["id"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let group_id = ad_object("adCampaignGroups").await;
+    let campaign_id = ad_object("adCampaigns").await;
+
     let mut checked = std::collections::BTreeSet::new();
     for route in &table.routes {
         if route.path == "/v2/userinfo" {
             continue; // served by the OIDC userinfo endpoint, tested there
         }
+        let ad_collection = ["adCampaignGroups", "adCampaigns"]
+            .into_iter()
+            .find(|c| route.path.contains(&format!("/{c}/")));
         let id = if route.path.contains("crmDataValidation") {
             job_id
+        } else if ad_collection == Some("adCampaignGroups") {
+            group_id
+        } else if ad_collection == Some("adCampaigns") {
+            campaign_id
         } else {
             post_id
         };
@@ -206,7 +238,10 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
             .as_deref()
             .is_some_and(|a| a.starts_with("delete:"));
         for p in &route.permissions {
-            if deletes {
+            if let (true, Some(c)) = (deletes, ad_collection) {
+                // Each allowed delete removes an object: each permission gets a fresh one.
+                path = request_for(route, &ctx, ad_object(c).await).1;
+            } else if deletes {
                 // Each allowed delete removes a post: each permission gets a fresh one (by a
                 // fresh token: minting another consent revoked the first poster's).
                 let poster = s.mint(DEMO_APP, Some(&member), "w_member_social").await;
@@ -297,7 +332,8 @@ async fn every_enforceable_permission_allows_its_routes_and_nothing_else_does() 
             assert_eq!(denied["serviceErrorCode"], 100);
             let restli = match (
                 route.method.as_str(),
-                route.path.contains('{'),
+                // Keyed: the last segment is the entity key (an account's campaigns are not).
+                route.path.ends_with('}'),
                 path.contains("q="),
             ) {
                 ("GET", _, true) => "FINDER-",
@@ -461,7 +497,7 @@ async fn the_sandbox_stores_what_it_is_given() {
     let t = s
         .mint(DEMO_APP, Some(&member), "w_member_social r_member_social")
         .await;
-    let res = s.client.post(s.url("/rest/posts")).bearer_auth(&t).header("X-Restli-Protocol-Version", "2.0.0").header("LinkedIn-Version", "202411").json(&json!({"author": person, "commentary": "Hello from the sandbox", "visibility": "PUBLIC"})).send().await.unwrap();
+    let res = s.client.post(s.url("/rest/posts")).bearer_auth(&t).header("X-Restli-Protocol-Version", "2.0.0").header("LinkedIn-Version", s.linkedin_version()).json(&json!({"author": person, "commentary": "Hello from the sandbox", "visibility": "PUBLIC"})).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let id = res.headers()["x-restli-id"].to_str().unwrap().to_string();
     assert_eq!(
@@ -498,7 +534,10 @@ async fn the_sandbox_stores_what_it_is_given() {
     assert_eq!(status, 403);
     assert_eq!(
         denied["message"],
-        "Not enough permissions to access: posts.CREATE.NO_VERSION"
+        format!(
+            "Not enough permissions to access: posts.CREATE.{}",
+            s.linkedin_version()
+        )
     );
     // The ACLs come from the member's real roles.
     let acl_token = s
@@ -812,6 +851,7 @@ async fn quota_counters_are_shared_by_nodes_over_postgresql() {
             client
                 .get(url)
                 .bearer_auth(token)
+                .header("LinkedIn-Version", wall_clock_linkedin_version())
                 .send()
                 .await
                 .unwrap()

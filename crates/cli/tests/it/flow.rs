@@ -151,22 +151,18 @@ async fn cancelling_sign_in_returns_access_denied_or_user_cancelled_login() {
 async fn cancel_sign_in(compat: scopegate_app::Compat, expected: &str) {
     let s = InProc::start(compat).await;
     let b = s.browser();
-    let path = auth_path("openid", "");
-    let html = b
-        .get(&format!(
-            "/login?next={}",
-            url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
-        ))
-        .await
-        .text()
-        .await
-        .unwrap();
+    // The authorization endpoint sends the member to sign in, carrying the pending request.
+    let res = b.get(&auth_path("openid", "")).await;
+    assert_eq!(res.status(), 302);
+    let login = res.headers()["location"].to_str().unwrap().to_string();
+    let html = b.get(&login).await.text().await.unwrap();
     assert!(html.contains("Demo App"), "the sign-in page names the app");
     let csrf = crate::browser::hidden(&html, "csrf").unwrap();
+    let next = crate::browser::hidden(&html, "next").unwrap();
     let res = b
         .post(
             "/login",
-            &[("csrf", &csrf), ("next", &path), ("action", "cancel")],
+            &[("csrf", &csrf), ("next", &next), ("action", "cancel")],
         )
         .await;
     let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();

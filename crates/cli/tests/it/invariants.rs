@@ -236,6 +236,15 @@ const WRITES_ON_GET: &[(&str, &str, &str)] = &[(
     "/oauth/native-pkce/authorization",
     "auth_codes",
     "the native PKCE endpoint is the same authorization endpoint (RFC 8252 7)",
+), (
+    "/oauth/v2/authorization",
+    "pending_requests",
+    "a request that needs sign-in or the consent screen is validated once and kept for ten \
+     minutes under a random id, which the browser carries instead of the request (issue #14)",
+), (
+    "/oauth/native-pkce/authorization",
+    "pending_requests",
+    "the native PKCE endpoint is the same authorization endpoint (RFC 8252 7)",
 )];
 
 #[tokio::test]

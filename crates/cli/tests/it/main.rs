@@ -6,6 +6,7 @@
 mod browser;
 mod support;
 
+mod authorize_pending;
 mod consent;
 mod enforce;
 mod flow;
@@ -16,5 +17,7 @@ mod migrate;
 mod oidc;
 mod ownership;
 mod portal;
+mod route_walk;
+mod sandbox_marketing;
 mod throttle;
 mod transport;

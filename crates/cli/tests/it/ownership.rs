@@ -275,11 +275,7 @@ impl World {
         body: Option<&Value>,
         restli: Option<&str>,
     ) -> (u16, String, Option<String>) {
-        let mut r = self
-            .s
-            .client
-            .request(method.clone(), self.s.url(path))
-            .bearer_auth(token);
+        let mut r = self.s.api(method.clone(), path).bearer_auth(token);
         if let Some(b) = body {
             r = r.json(b);
         }
@@ -311,11 +307,21 @@ fn enc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
+/// The route's path with a path target (an ad account's campaigns) filled in: the target's id.
+fn at(route: &Route, target: Option<&str>) -> String {
+    match (&route.target, target) {
+        (Some(TargetSource::Path(n)), Some(t)) => route
+            .path
+            .replace(&format!("{{{n}}}"), t.rsplit(':').next().unwrap()),
+        _ => route.path.clone(),
+    }
+}
+
 /// A finder request for a target.
 fn finder(route: &Route, target: Option<&str>) -> String {
     match (&route.target, target) {
         (Some(TargetSource::Query(n)), Some(t)) => format!("{}?q={n}&{n}={}", route.path, enc(t)),
-        _ => route.path.clone(),
+        _ => at(route, target),
     }
 }
 
@@ -366,9 +372,8 @@ async fn nobody_reads_lists_updates_or_deletes_another_owners_sandbox_objects() 
         if let (Some(TargetSource::Body(name)), Some(t)) = (&route.target, &target) {
             body[name.as_str()] = json!(t);
         }
-        let (status, text, id) = w
-            .call(token, &Method::POST, &route.path, Some(&body), None)
-            .await;
+        let path = at(route, target.as_deref());
+        let (status, text, id) = w.call(token, &Method::POST, &path, Some(&body), None).await;
         assert_eq!(status, 201, "{} as {}: {text}", route.id, owner.name);
         made.push(Made {
             route: route.id.clone(),
@@ -586,7 +591,7 @@ async fn sandbox_ids_are_random_and_share_no_sequence_across_collections() {
                 .call(
                     if app_token { &app } else { &member },
                     &Method::POST,
-                    &route.path,
+                    &at(&route, target.as_deref()),
                     Some(&body),
                     None,
                 )

@@ -598,3 +598,32 @@ impl TokenEndpoints for InProc {
         self.url(path)
     }
 }
+
+impl InProc {
+    /// The newest `LinkedIn-Version` this server accepts now (its version table, on its clock):
+    /// what a client written today sends on /rest.
+    pub fn linkedin_version(&self) -> String {
+        self.state.config.api_versions.active(self.state.now())[0].clone()
+    }
+
+    /// A request to this server with the headers LinkedIn's versioned API needs on /rest.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.client.request(method, self.url(path));
+        if path.starts_with("/rest/") {
+            r.header("LinkedIn-Version", self.linkedin_version())
+                .header("X-Restli-Protocol-Version", "2.0.0")
+        } else {
+            r
+        }
+    }
+}
+
+/// The newest `LinkedIn-Version` a server with the default version table accepts at wall-clock
+/// time (for the real binary, which runs on the system clock).
+pub fn wall_clock_linkedin_version() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    scopegate_app::sandbox::ApiVersions::default().active(now)[0].clone()
+}

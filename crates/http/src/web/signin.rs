@@ -10,11 +10,13 @@ use scopegate_core::Secret;
 
 use crate::extract::form::StrictForm;
 use crate::form::Params;
-use crate::oauth::authorize::{error_redirect, validate};
+use crate::oauth::authorize::{pending_failure, request_id};
 use crate::web::layout::{self, page, see_other, Viewer};
 use crate::web::session::{
     self, anonymous_csrf, anonymous_csrf_ok, safe_next, session_cookie, SESSION_TTL,
 };
+use crate::wire::redirect::error_redirect;
+use scopegate_app::authorize::{AuthorizeRequest, PendingError, RequestId};
 use scopegate_app::state::{Service, ServiceState};
 
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
@@ -41,47 +43,40 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// The app an authorization `next` URL is for, to say "Sign in to continue to X".
+/// The pending authorization request a `next` URL resumes, to say "Sign in to continue to X",
+/// prefill the login hint and answer Cancel. Any other `next` is only a place to go back to.
+/// An expired request is the page that says so (`Err`), not a sign-in without the request.
 async fn authorization_of(
     app: &Service,
     next: &str,
-) -> Option<crate::oauth::authorize::AuthRequest> {
-    let (path, query) = next.split_once('?')?;
-    let native = match path {
-        "/oauth/v2/authorization" => false,
-        "/oauth/native-pkce/authorization" => true,
-        _ => return None,
+) -> Result<Option<(RequestId, AuthorizeRequest)>, Response> {
+    let Some(("/oauth/v2/authorization/continue", query)) = next.split_once('?') else {
+        return Ok(None);
     };
-    let params = Params::parse(query).ok()?;
-    // A `next` that is not a valid request (or cannot be checked now) only loses the "continue
-    // to X" line: the authorization endpoint validates it again once the member has signed in,
-    // and refuses it there.
-    if let Ok(r) = validate(app, &params, native).await {
-        return Some(r);
+    let Some(id) = request_id(Some(query)) else {
+        return Err(pending_failure(&PendingError::Expired));
+    };
+    match scopegate_app::authorize::pending(app, &id).await {
+        Ok(req) => Ok(Some((id, req))),
+        Err(e) => Err(pending_failure(&e)),
     }
-    None
 }
 
 fn form_page(
     app: &Service,
     next: &str,
-    for_app: Option<&str>,
+    auth: Option<&AuthorizeRequest>,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let for_app = auth.map(|r| r.app.name.as_str());
     let (csrf, cookie) = anonymous_csrf(app);
     let platform = &app.catalog.platform.name;
     // OIDC login_hint on the authorization request prefills the email.
-    let carried = next
-        .split_once('?')
-        .and_then(|(_, q)| Params::parse(q).ok());
-    let hint: String = carried
-        .as_ref()
-        .and_then(|p| p.get("login_hint").map(|h| h.chars().take(254).collect()))
-        .unwrap_or_default();
-    // OIDC id_token_hint: the app expects one particular account (the hint is verified by the
-    // authorization endpoint; here it only explains why the member is asked to sign in).
-    let expects_account = carried.as_ref().is_some_and(|p| p.has("id_token_hint"));
+    let hint = auth.and_then(|r| r.login_hint.as_deref()).unwrap_or("");
+    // OIDC id_token_hint (or a claims `sub`): the app expects one particular account (checked
+    // against whoever signs in; here it only explains why the member is asked to sign in).
+    let expects_account = auth.is_some_and(|r| r.required_sub.is_some());
     let mut res = layout::respond(
         status,
         page(
@@ -125,12 +120,37 @@ fn form_page(
 /// GET /login
 pub async fn page_handler(state: &ServiceState, next: Option<String>) -> Response {
     let next = safe_next(next.as_deref());
-    let for_app = authorization_of(state, &next).await.map(|r| r.app.name);
-    form_page(state, &next, for_app.as_deref(), None, StatusCode::OK)
+    match authorization_of(state, &next).await {
+        Ok(auth) => form_page(
+            state,
+            &next,
+            auth.as_ref().map(|(_, r)| r),
+            None,
+            StatusCode::OK,
+        ),
+        Err(page) => page,
+    }
 }
 
 pub async fn show(State(state): State<ServiceState>, Query(q): Query<NextQuery>) -> Response {
     page_handler(&state, q.next).await
+}
+
+/// Cancel on the sign-in page: the pending request ends and the client hears why.
+async fn cancel(state: &Service, auth: Option<(RequestId, AuthorizeRequest)>) -> Response {
+    let Some((id, r)) = auth else {
+        return see_other("/login");
+    };
+    if let Err(e) = scopegate_app::authorize::forget(state, &id).await {
+        return layout::failure_page(&e);
+    }
+    error_redirect(
+        state,
+        &r.redirect_uri,
+        r.state.as_deref(),
+        scopegate_app::authorize::RedirectError::CancelledLogin,
+        "The member declined to log in to their account",
+    )
 }
 
 /// POST /login: sign in, or cancel an authorization.
@@ -150,22 +170,21 @@ pub async fn submit(
             StatusCode::FORBIDDEN,
         );
     }
-    let auth = authorization_of(&state, &next).await;
+    let auth = match authorization_of(&state, &next).await {
+        Ok(auth) => auth,
+        Err(page) => return page,
+    };
     if form.get("action") == Some("cancel") {
-        return match auth {
-            Some(r) => error_redirect(
-                &state,
-                &r.redirect_uri,
-                r.state.as_deref(),
-                crate::oauth::authorize::cancelled(&state, "user_cancelled_login"),
-                "The member declined to log in to their account",
-            ),
-            None => see_other("/login"),
-        };
+        return cancel(&state, auth).await;
     }
-    let for_app = auth.as_ref().map(|r| r.app.name.clone());
     let retry = |message: &str, status: StatusCode| {
-        form_page(&state, &next, for_app.as_deref(), Some(message), status)
+        form_page(
+            &state,
+            &next,
+            auth.as_ref().map(|(_, r)| r),
+            Some(message),
+            status,
+        )
     };
     let (Some(email), Some(password)) = (form.get("email"), form.get("password")) else {
         return retry("Enter your email and password.", StatusCode::BAD_REQUEST);

@@ -203,3 +203,25 @@ impl From<scopegate_app::enforce::EnforceError> for ApiError {
         }
     }
 }
+
+impl ApiError {
+    /// 426 NONEXISTENT_VERSION naming the version asked for, as LinkedIn words it ("Requested
+    /// version 20250401 is not active": the month's first day appended to `YYYYMM`).
+    pub fn version_not_active(requested: &str) -> Self {
+        ApiError {
+            message: format!("Requested version {requested} is not active"),
+            ..ApiError::nonexistent_version()
+        }
+    }
+
+    /// 400 VERSION_MISSING: a /rest call without `LinkedIn-Version` (docs/routes.md "Versions").
+    pub fn version_missing() -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            service_error_code: 400,
+            code: Some("VERSION_MISSING"),
+            message: "A version must be present. Please specify a version by adding the LinkedIn-Version header.".into(),
+            challenge: None,
+        }
+    }
+}

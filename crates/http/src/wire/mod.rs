@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod oauth;
 pub mod page;
+pub mod redirect;
 
 pub use admin::admin_error;
 pub use api::ApiError;

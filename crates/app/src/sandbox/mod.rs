@@ -6,15 +6,21 @@
 
 use scopegate_core::catalog::ResourceType;
 use scopegate_core::enforce::{Denial, Target};
-use scopegate_core::model::{urn, Member, RoleAssignment};
+use scopegate_core::model::{urn, RoleAssignment};
 use scopegate_core::routes::parse_urn;
 use scopegate_core::Entropy;
 use scopegate_store::sandbox::{self, Object, Owner};
 use scopegate_store::{members, Conn, StoreError};
 use serde_json::{json, Value};
 
+mod computed;
+mod marketing;
+mod page;
+pub mod versions;
+
+pub use versions::{ApiVersion, ApiVersions};
+
 use crate::enforce::Verdict;
-use crate::signing::pairwise_sub;
 use crate::state::Service;
 
 /// What an allowed call answers.
@@ -86,16 +92,23 @@ fn collection_urn(collection: &str, id: i64) -> String {
     match collection {
         "posts" => format!("urn:li:share:{id}"),
         "adCampaigns" => format!("urn:li:sponsoredCampaign:{id}"),
+        "adCampaignGroups" => format!("urn:li:sponsoredCampaignGroup:{id}"),
         other => format!("urn:li:{other}:{id}"),
     }
 }
 
-/// A Rest.li collection page holding everything found.
-fn paged(elements: Vec<Value>) -> Answer {
-    let n = elements.len();
-    Answer::Body(
-        json!({"elements": elements, "paging": {"start": 0, "count": n, "total": n, "links": []}}),
-    )
+/// A Rest.li collection page of everything found: `start`/`count` from the query.
+fn paged(elements: Vec<Value>, query: Option<&str>) -> Result<Answer> {
+    Ok(page::Page::of(query)?.answer(elements))
+}
+
+/// A query parameter, form-decoded, when sent once.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let mut found = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    let first = found.next();
+    first.filter(|_| found.next().is_none())
 }
 
 /// The smallest 19-digit number: ids are as long as LinkedIn's share ids.
@@ -147,6 +160,9 @@ struct Caller {
     /// The permission that allowed the call, and its roles when it is role-restricted.
     permission: String,
     restriction: Option<(ResourceType, Vec<String>)>,
+    /// The route's own narrowing of the permission's roles (the table's `roles`): who may act
+    /// on an ad account's data is narrower than everyone `rw_ads` names.
+    route_roles: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -168,6 +184,7 @@ impl Caller {
             member_id: token.member_id.as_deref().map(str::to_string),
             permission,
             restriction,
+            route_roles: v.route.roles.clone(),
         })
     }
 
@@ -189,6 +206,13 @@ impl Caller {
     /// The roles on a resource type that allow `access`: the allowing permission's own roles
     /// when it has them; any role to read; the writers' roles to change.
     fn role_allows(&self, rt: ResourceType, role: &str, access: Access) -> bool {
+        if self
+            .route_roles
+            .as_ref()
+            .is_some_and(|n| !n.iter().any(|x| x == role))
+        {
+            return false;
+        }
         match (&self.restriction, access) {
             (Some((r, roles)), _) if *r == rt => roles.iter().any(|x| x == role),
             (_, Access::Read) => true,
@@ -241,6 +265,10 @@ impl Caller {
     /// roles that would have allowed it.
     fn refusal(&self, owner: &Owner) -> SandboxError {
         let (resource, roles) = match owner {
+            Owner::Resource(u) if self.route_roles.is_some() => (
+                Some(u.clone()),
+                self.route_roles.clone().unwrap_or_default(),
+            ),
             Owner::Resource(u) => {
                 let roles = match (&self.restriction, parse_urn(u)) {
                     (Some((r, roles)), Some((rt, _))) if *r == rt => roles.clone(),
@@ -318,6 +346,13 @@ fn json_object(body: &[u8]) -> Result<Value> {
     }
 }
 
+/// The route's path with the request's path parameters filled in.
+fn filled_path(v: &Verdict) -> String {
+    v.params.iter().fold(v.route.path.clone(), |p, (k, val)| {
+        p.replace(&format!("{{{k}}}"), &scopegate_core::restli::encode(val))
+    })
+}
+
 /// Runs the action of an allowed call's route (`verb:collection`), with the request's query and
 /// body.
 pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8]) -> Result<Answer> {
@@ -330,7 +365,7 @@ pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8])
             let id = create(state, v, caller, &collection, body).await?;
             Ok(Answer::Created {
                 urn: collection_urn(&collection, id),
-                location: format!("{}/{}", v.route.path, id),
+                location: format!("{}/{}", filled_path(v), id),
             })
         }
         // "update" records a change to a resource scopegate holds (an organization), as an
@@ -340,14 +375,21 @@ pub async fn run(state: &Service, v: &Verdict, query: Option<&str>, body: &[u8])
             Ok(Answer::Done)
         }
         "get" => get(state, v, caller, collection).await,
-        "list" => list(state, v, caller, collection).await,
+        "list" => list(state, v, caller, collection, query).await,
+        // An ad account is a resource scopegate holds, with what members set on it beside.
+        "patch" if collection == "adAccounts" => {
+            marketing::patch_account(state, v, caller, body).await
+        }
         "patch" => {
             let patch = serde_json::from_slice(body)
                 .map_err(|_| SandboxError::BadRequest("the body must be a JSON object".into()))?;
             change(state, v, caller, collection, Some(patch)).await
         }
         "delete" => change(state, v, caller, collection, None).await,
-        _ => computed(state, v, &caller, &action, query).await,
+        "adAccount" => marketing::get_account(state, v, caller).await,
+        "adAccounts" => marketing::accounts(state, caller, query).await,
+        "newAdAccount" => marketing::create_account(state, caller, body).await,
+        _ => computed::computed(state, v, &caller, &action, query).await,
     }
 }
 
@@ -360,7 +402,9 @@ async fn create(
     collection: &str,
     body: &[u8],
 ) -> Result<i64> {
-    let doc = json_object(body)?;
+    let mut doc = json_object(body)?;
+    let target = target_string(&v.target);
+    marketing::prepare(collection, &mut doc, target.as_deref())?;
     let owner = caller.owner_for(&v.target);
     let o = Object {
         id: 0,
@@ -368,7 +412,7 @@ async fn create(
         owner: owner.clone(),
         client_id: caller.client_id.clone(),
         member_id: caller.member_id.clone(),
-        target: target_string(&v.target),
+        target,
         body: doc.to_string(),
         created_at: state.now(),
     };
@@ -395,13 +439,25 @@ async fn create(
     id.ok_or_else(|| caller.refusal(&owner))
 }
 
+/// An object a keyed route names: one of its collection and, when the route names a target (an
+/// ad account's campaigns), made for that target. Anything else is not there.
+fn keyed_object(
+    c: &mut dyn Conn,
+    v_target: &Option<String>,
+    collection: &str,
+    id: i64,
+) -> scopegate_store::Result<Option<Object>> {
+    Ok(sandbox::get(c, collection, id)?.filter(|o| v_target.is_none() || o.target == *v_target))
+}
+
 /// One object, if the caller may read it.
 async fn get(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
     let id = key(v)?;
+    let target = target_string(&v.target);
     let o = state
         .store
         .read(move |c| {
-            let Some(o) = sandbox::get(c, &collection, id)? else {
+            let Some(o) = keyed_object(c, &target, &collection, id)? else {
                 return Ok(None);
             };
             Ok(caller.may_in(c, &o.owner, Access::Read)?.then_some(o))
@@ -412,8 +468,16 @@ async fn get(state: &Service, v: &Verdict, caller: Caller, collection: String) -
 }
 
 /// A finder shows only what the caller may read: the owner its target names, if the caller may
-/// read that owner's objects, and nothing else.
-async fn list(state: &Service, v: &Verdict, caller: Caller, collection: String) -> Result<Answer> {
+/// read that owner's objects, and nothing else; `search=(…)` narrows it, `start`/`count` page it.
+async fn list(
+    state: &Service,
+    v: &Verdict,
+    caller: Caller,
+    collection: String,
+    query: Option<&str>,
+) -> Result<Answer> {
+    let wanted = page::criteria(query)?;
+    let p = page::Page::of(query)?;
     let target = target_string(&v.target);
     let owner = caller.owner_for(&v.target);
     let objs = state
@@ -422,14 +486,26 @@ async fn list(state: &Service, v: &Verdict, caller: Caller, collection: String) 
             if !caller.may_in(c, &owner, Access::Read)? {
                 return Ok(vec![]);
             }
-            sandbox::list(c, &collection, &owner, target.as_deref(), 100)
+            sandbox::list(c, &collection, &owner, target.as_deref(), page::MAX_SCAN)
         })
         .await?;
-    Ok(paged(objs.iter().map(shown).collect::<Result<Vec<_>>>()?))
+    let mut found = Vec::new();
+    for o in &objs {
+        let d = shown(o)?;
+        if wanted
+            .as_ref()
+            .map(|w| page::meets(&d, w))
+            .transpose()?
+            .unwrap_or(true)
+        {
+            found.push(d);
+        }
+    }
+    Ok(p.answer(found))
 }
 
-/// A partial update (`patch`) or a delete (`None`). What the caller may not change answers 404,
-/// as what does not exist does.
+/// A partial update (`patch`) or a delete (`None`). What the caller may not see answers 404, as
+/// what does not exist does; what they see and may not change is LinkedIn's 403.
 async fn change(
     state: &Service,
     v: &Verdict,
@@ -438,268 +514,38 @@ async fn change(
     patch: Option<Value>,
 ) -> Result<Answer> {
     let id = key(v)?;
-    let changed = state
-        .store
-        .write(move |c| {
-            let Some(o) = sandbox::get(c, &collection, id)? else {
-                return Ok(Ok(false));
-            };
-            if !caller.may_in(c, &o.owner, Access::Write)? {
-                return Ok(Ok(false));
-            }
-            match &patch {
-                Some(p) => {
-                    let mut doc = stored_body(&o)?;
-                    if let Err(e) = apply_patch(&mut doc, p) {
-                        return Ok(Err(e));
-                    }
-                    sandbox::update_body(c, &collection, id, &doc.to_string()).map(Ok)
-                }
-                None => sandbox::delete(c, &collection, id).map(Ok),
-            }
-        })
-        .await??;
-    if !changed {
-        return Err(SandboxError::NotFound("no such entity".into()));
-    }
-    Ok(Answer::Done)
-}
-
-/// The token's member: a member-only action with a 2-legged token, or a member since removed,
-/// is an invalid token.
-async fn member(state: &Service, v: &Verdict) -> Result<Member> {
-    let id = v
-        .token
-        .as_ref()
-        .and_then(|t| t.member_id.clone())
-        .ok_or(SandboxError::InvalidToken)?;
+    let target = target_string(&v.target);
+    let missing = || SandboxError::NotFound("no such entity".into());
     state
         .store
-        .read(move |c| members::by_id(c, &id))
+        .write(move |c| {
+            let Some(o) = keyed_object(c, &target, &collection, id)? else {
+                return Ok(Err(missing()));
+            };
+            if !caller.may_in(c, &o.owner, Access::Write)? {
+                return Ok(Err(if caller.may_in(c, &o.owner, Access::Read)? {
+                    caller.refusal(&o.owner)
+                } else {
+                    missing()
+                }));
+            }
+            let mut doc = stored_body(&o)?;
+            let outcome = match &patch {
+                Some(p) => apply_patch(&mut doc, p),
+                None => marketing::deletable(&collection, &doc),
+            };
+            if let Err(e) = outcome {
+                return Ok(Err(e));
+            }
+            let done = match &patch {
+                Some(_) => sandbox::update_body(c, &collection, id, &doc.to_string())?,
+                None => sandbox::delete(c, &collection, id)?,
+            };
+            Ok(if done {
+                Ok(Answer::Done)
+            } else {
+                Err(missing())
+            })
+        })
         .await?
-        .ok_or(SandboxError::InvalidToken)
-}
-
-/// Actions that answer from what scopegate holds (members, roles, resources).
-async fn computed(
-    state: &Service,
-    v: &Verdict,
-    caller: &Caller,
-    action: &str,
-    query: Option<&str>,
-) -> Result<Answer> {
-    match action {
-        "userinfo" | "me" => {
-            let m = member(state, v).await?;
-            Ok(Answer::Body(json!({
-                "id": pairwise_sub(state, &caller.client_id, &m.id),
-                "localizedFirstName": m.first_name,
-                "localizedLastName": m.last_name,
-                "localizedHeadline": m.headline,
-                "vanityName": m.first_name.to_lowercase(),
-            })))
-        }
-        "email" => {
-            let m = member(state, v).await?;
-            Ok(Answer::Body(
-                json!({"elements": [{"handle": "urn:li:emailAddress:1", "handle~": {"emailAddress": m.email}}]}),
-            ))
-        }
-        "connections" => connections(state, v).await,
-        "organizationAcls" => organization_acls(state, v, caller, query).await,
-        "organization" | "adAccount" => resource(state, v, action).await,
-        "adAccountUsers" => ad_account_users(state, v, caller).await,
-        "adAnalytics" => ad_analytics(state, v, caller).await,
-        "targetingFacets" => Ok(paged(
-            [
-                "locations",
-                "industries",
-                "seniorities",
-                "titles",
-                "skills",
-                "employers",
-                "degrees",
-                "interfaceLocales",
-                "ageRanges",
-                "genders",
-            ]
-            .iter()
-            .map(|f| json!({"facetName": f, "adTargetingFacetUrn": format!("urn:li:adTargetingFacet:{f}"), "entityTypes": []}))
-            .collect(),
-        )),
-        "salesNavigatorProfiles" => sales_navigator_profiles(state, caller).await,
-        other => Err(SandboxError::NotFound(format!(
-            "the sandbox has no action \"{other}\""
-        ))),
-    }
-}
-
-/// `urn:li:person:{sub}` of a member, as the calling app sees them.
-fn person_of(state: &Service, caller: &Caller, member_id: &str) -> String {
-    format!(
-        "urn:li:person:{}",
-        pairwise_sub(state, &caller.client_id, member_id)
-    )
-}
-
-/// First-degree connections in the sandbox: the members sharing an organization or ad account.
-async fn connections(state: &Service, v: &Verdict) -> Result<Answer> {
-    let id = member(state, v).await?.id;
-    let n = state
-        .store
-        .read(move |c| {
-            let mut others = std::collections::BTreeSet::new();
-            for r in members::roles_of(c, &id)? {
-                for a in members::roles_on(c, r.resource_type, r.resource_id)? {
-                    if a.member_id != id {
-                        others.insert(a.member_id);
-                    }
-                }
-            }
-            Ok(others.len())
-        })
-        .await?;
-    Ok(Answer::Body(json!({"firstDegreeSize": n})))
-}
-
-/// An organization's ACL (for those who hold a role on it), or the member's own organization
-/// roles; `role=` narrows either.
-async fn organization_acls(
-    state: &Service,
-    v: &Verdict,
-    caller: &Caller,
-    query: Option<&str>,
-) -> Result<Answer> {
-    let id = member(state, v).await?.id;
-    let only = match &v.target {
-        Some(Target::Resource(ResourceType::Organization, id)) => Some(*id),
-        _ => None,
-    };
-    let role_filter = query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "role")
-            .map(|(_, v)| v.into_owned())
-    });
-    let who = caller.clone();
-    let rows = state
-        .store
-        .read(move |c| match only {
-            Some(org) => {
-                let owner = Owner::Resource(urn(ResourceType::Organization, org));
-                if !who.may_in(c, &owner, Access::Read)? {
-                    return Ok(vec![]);
-                }
-                members::roles_on(c, ResourceType::Organization, org)
-            }
-            None => Ok(members::roles_of(c, &id)?
-                .into_iter()
-                .filter(|r| r.resource_type == ResourceType::Organization)
-                .collect()),
-        })
-        .await?;
-    Ok(paged(
-        rows.iter()
-            .filter(|r| role_filter.as_ref().is_none_or(|f| *f == r.role))
-            .map(|r| {
-                json!({
-                    "roleAssignee": person_of(state, caller, &r.member_id),
-                    "state": "APPROVED",
-                    "role": r.role,
-                    "organization": urn(ResourceType::Organization, r.resource_id),
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// An organization (keyed by the path) or an ad account (the route's target).
-async fn resource(state: &Service, v: &Verdict, action: &str) -> Result<Answer> {
-    let (rt, id) = match (action, &v.target) {
-        ("organization", _) => (ResourceType::Organization, key(v).ok()),
-        (_, Some(Target::Resource(ResourceType::AdAccount, id))) => {
-            (ResourceType::AdAccount, Some(*id))
-        }
-        _ => (ResourceType::AdAccount, None),
-    };
-    let missing = || match rt {
-        ResourceType::Organization => SandboxError::NotFound("no such organization".into()),
-        ResourceType::AdAccount => SandboxError::NotFound("no such ad account".into()),
-    };
-    let id = id.ok_or_else(missing)?;
-    let r = state
-        .store
-        .read(move |c| members::resource(c, rt, id))
-        .await?
-        .ok_or_else(missing)?;
-    Ok(Answer::Body(match rt {
-        ResourceType::Organization => {
-            json!({"id": r.id, "localizedName": r.name, "$URN": r.urn()})
-        }
-        ResourceType::AdAccount => json!({
-            "id": r.id,
-            "name": r.name,
-            "reference": urn(ResourceType::AdAccount, r.id),
-            "status": "ACTIVE",
-            "type": "BUSINESS",
-            "currency": "USD",
-        }),
-    }))
-}
-
-/// The members holding a role on the ad account the route names.
-async fn ad_account_users(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
-    let Some(Target::Resource(ResourceType::AdAccount, id)) = v.target else {
-        return Ok(paged(vec![]));
-    };
-    let rows = state
-        .store
-        .read(move |c| members::roles_on(c, ResourceType::AdAccount, id))
-        .await?;
-    Ok(paged(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "account": urn(ResourceType::AdAccount, id),
-                    "user": person_of(state, caller, &r.member_id),
-                    "role": r.role,
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// Counts only the campaigns of an account the member may read.
-async fn ad_analytics(state: &Service, v: &Verdict, caller: &Caller) -> Result<Answer> {
-    let owner = caller.owner_for(&v.target);
-    let who = caller.clone();
-    let n = state
-        .store
-        .read(move |c| match &owner {
-            Owner::Resource(u) if who.may_in(c, &owner, Access::Read)? => {
-                sandbox::count(c, "adCampaigns", u)
-            }
-            _ => Ok(0),
-        })
-        .await?;
-    Ok(paged(vec![
-        json!({"campaigns": n, "impressions": 0, "clicks": 0, "costInLocalCurrency": "0"}),
-    ]))
-}
-
-/// Matched, publicly available member profile information (2-legged).
-async fn sales_navigator_profiles(state: &Service, caller: &Caller) -> Result<Answer> {
-    let all = state.store.read(members::list).await?;
-    Ok(paged(
-        all.iter()
-            .filter(|m| !m.platform_admin)
-            .map(|m| {
-                json!({
-                    "member": person_of(state, caller, &m.id),
-                    "firstName": m.first_name,
-                    "lastName": m.last_name,
-                    "headline": m.headline,
-                })
-            })
-            .collect(),
-    ))
 }

@@ -1,0 +1,141 @@
+//! Generated from the route table the server enforces (the one it loaded, `state.routes`): every
+//! route is reachable (never 404 "no route") and enforced: no token is LinkedIn's 401, a token
+//! without one of the route's permissions is its 403. The refused token is of an app with no
+//! products, so no permission reaches it by a program's automatic grants. A route added to the
+//! table is walked without a new test.
+
+use reqwest::Method;
+use scopegate_core::routes::{Route, TargetKind, TargetSource, TokenKindRule};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// The canonical target of a route's kind for the demo member (their person, the demo
+/// organization and ad account).
+fn target(route: &Route, person: &str) -> Option<String> {
+    match route.kind {
+        TargetKind::Person => Some(person.to_string()),
+        TargetKind::Organization => Some("urn:li:organization:1".into()),
+        TargetKind::AdAccount => Some("urn:li:sponsoredAccount:1".into()),
+        TargetKind::None => None,
+    }
+}
+
+/// The request that reaches a route: its path parameters filled (the target as a bare id, any
+/// other key a well-formed id), its target where the route reads it, a JSON body for a POST.
+fn request(route: &Route, person: &str) -> (Method, String, Option<Value>) {
+    let t = target(route, person);
+    let mut path = route.path.clone();
+    let mut query = None;
+    let mut body = None;
+    match (&route.target, &t) {
+        (Some(TargetSource::Path(n)), Some(t)) => {
+            // A resource by its bare id (LinkedIn's paths); a person by the encoded URN.
+            let key = match route.kind {
+                TargetKind::Person => {
+                    url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+                }
+                _ => t.rsplit(':').next().unwrap().to_string(),
+            };
+            path = path.replace(&format!("{{{n}}}"), &key);
+        }
+        (Some(TargetSource::Query(n)), Some(t)) => {
+            query = Some(format!(
+                "{n}={}",
+                url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+            ))
+        }
+        (Some(TargetSource::Body(n)), Some(t)) => body = Some(json!({ n.as_str(): t })),
+        _ => {}
+    }
+    path = path.replace("{id}", "1234567890123456789");
+    assert!(
+        !path.contains('{'),
+        "{}: an unfilled parameter in {path}",
+        route.id
+    );
+    if route.method == "POST" && body.is_none() {
+        body = Some(json!({"name": "route walk"}));
+    }
+    if let Some(q) = query {
+        path = format!("{path}?{q}");
+    }
+    (
+        Method::from_bytes(route.method.as_bytes()).unwrap(),
+        path,
+        body,
+    )
+}
+
+/// A permission of the right kind that the route does not name.
+fn other_permission(route: &Route) -> &'static str {
+    let candidates: &[&'static str] = match route.tokens {
+        TokenKindRule::Application => &["r_sales_nav_profiles", "r_sales_nav_validation"],
+        _ => &["r_ads_reporting", "r_1st_connections_size", "openid"],
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|p| !route.permissions.iter().any(|x| x == p))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_route_of_the_table_is_reachable_and_enforced() {
+    let s = InProc::demo().await;
+    let member = s.member_id(MEMBER);
+    let bare_app = s.cli_json(&[
+        "app",
+        "create",
+        "--name",
+        "No products",
+        "--owner",
+        "developer@scopegate.local",
+    ])["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The member as the bare app sees them (person URNs are pairwise per app).
+    let person = format!(
+        "urn:li:person:{}",
+        scopegate_app::signing::pairwise_sub(&s.state, &bare_app, &member)
+    );
+    let routes = s.state.routes.routes.clone();
+    assert!(routes.len() >= 40, "the table has {} routes", routes.len());
+    for route in &routes {
+        let (method, path, body) = request(route, &person);
+        let send = |token: Option<String>| {
+            let mut r = s.api(method.clone(), &path);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            if let Some(b) = &body {
+                r = r.json(b);
+            }
+            async move {
+                let res = r.send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, out) = send(None).await;
+        assert!(
+            !out.to_string().contains("no route"),
+            "{}: unreachable at {method} {path}: {out}",
+            route.id
+        );
+        assert_eq!(status, 401, "{} without a token: {out}", route.id);
+        let other = other_permission(route);
+        let holder = match route.tokens {
+            TokenKindRule::Application => None,
+            _ => Some(member.as_str()),
+        };
+        let token = s.mint(&bare_app, holder, other).await;
+        let (status, out) = send(Some(token)).await;
+        assert_eq!(
+            status, 403,
+            "{} with only {other} (it needs one of {:?}): {out}",
+            route.id, route.permissions
+        );
+    }
+}
