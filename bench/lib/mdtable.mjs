@@ -48,4 +48,4 @@ const loads = r.runs.map((x) => x.loadavg_after).filter((v) => v != null);
 console.log('');
 console.log(`Peak RSS (VmHWM): scopegate ${mib(mem.scopegate?.vmhwm_kb)}${mem.scopegate?.nodes_vmhwm_kb ? ` (per node ${mem.scopegate.nodes_vmhwm_kb.map(mib).join(', ')})` : ''}, oidc-provider ${mib(mem['oidc-provider']?.vmhwm_kb)}. `
   + `Load average (1 min) at the end of the runs: ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}. `
-  + `wrk -t${r.config.threads} -c${r.config.connections} -d${r.config.duration}, store ${r.config.store}${r.config.nodes > 1 ? `, ${r.config.nodes} nodes behind nginx` : ''}, ${r.generated_at}.`);
+  + `wrk -t${r.config.threads} -c${r.config.connections} -d${r.config.duration}, ID tokens ${r.config.id_token_alg ?? 'RS256'}, store ${r.config.store}${r.config.nodes > 1 ? `, ${r.config.nodes} nodes behind nginx` : ''}, ${r.generated_at}.`);

@@ -220,7 +220,7 @@ const fmtRow = (row) => row.map((c, i) => (i >= 2 && i < row.length - 1 ? c.padS
 const c = meta.config;
 console.log('');
 console.log(`scopegate benchmark: wrk -t${c.threads} -c${c.connections} -d${c.duration} (warm-up ${c.warmup}), HTTPS keep-alive on loopback, ${meta.machine.nproc} cores shared by server(s) and wrk`);
-console.log(`scopegate store: ${c.store}${c.nodes > 1 ? `, ${c.nodes} nodes behind nginx (CPU is the nodes' sum; nginx's apart)` : ''}`);
+console.log(`ID tokens: ${c.id_token_alg ?? 'RS256'}; scopegate store: ${c.store}${c.nodes > 1 ? `, ${c.nodes} nodes behind nginx (CPU is the nodes' sum; nginx's apart)` : ''}`);
 console.log('CPU us/req: the server process(es)\' utime+stime over the measured run / requests completed (the figure of record).');
 console.log('x healthz: that cost over the same server\'s /healthz cost; vs oidc-provider: scopegate\'s cost over oidc-provider\'s.');
 if (withDb) console.log('PostgreSQL us/req: the backends serving scopegate\'s connections at the start of the run (not in CPU us/req).');

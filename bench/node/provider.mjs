@@ -11,6 +11,7 @@
 //   BENCH_OP_CLIENT_SECRET          default "bench-secret-0123456789abcdef"
 //   BENCH_OP_SCOPE                  default "api:read"
 //   BENCH_OP_REDIRECT_URI           default "https://127.0.0.1/cb"
+//   BENCH_OP_ID_TOKEN_ALG           RS256 (default) or ES256, as scopegate's --id-token-alg
 //   BENCH_OP_LISTEN_HOST            default "127.0.0.1"
 //   BENCH_OP_PORT                   default 0 (any free port)
 //
@@ -65,11 +66,18 @@ setStorage(new ExpiringMap());
 
 // A fresh signing key per run instead of the library's built-in development
 // keystore (which logs a warning). Client-credentials tokens are opaque here
-// (no resource indicator => stored in the adapter, not a JWT), so the key is
-// only needed to make the configuration valid.
-// RSA/RS256 because that is the library's default ID Token algorithm.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-rs256', use: 'sig', alg: 'RS256' };
+// (no resource indicator => stored in the adapter, not a JWT), so the key signs
+// only the ID tokens of the code flow: RS256 (the library's default, and
+// scopegate's) or ES256, whichever BENCH_OP_ID_TOKEN_ALG names.
+const idTokenAlg = env.BENCH_OP_ID_TOKEN_ALG || 'RS256';
+if (!['RS256', 'ES256'].includes(idTokenAlg)) {
+  console.error('provider.mjs: BENCH_OP_ID_TOKEN_ALG must be RS256 or ES256');
+  process.exit(2);
+}
+const { privateKey } = idTokenAlg === 'ES256'
+  ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  : generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: `bench-${idTokenAlg.toLowerCase()}`, use: 'sig', alg: idTokenAlg };
 
 const configuration = {
   clients: [
@@ -80,6 +88,7 @@ const configuration = {
       response_types: ['code'],
       redirect_uris: [redirectUri],
       token_endpoint_auth_method: 'client_secret_post',
+      id_token_signed_response_alg: idTokenAlg,
       scope: `openid profile ${scope}`,
     },
   ],
