@@ -2,10 +2,10 @@
 // keeps per run: CPU µs/request, its ratio to the same server's /healthz floor, scopegate's
 // cost over oidc-provider's, requests/s, p50/p99, and under it peak RSS and the load average.
 //
-// Usage: node bench/lib/mdtable.mjs [results.json]
+// Usage: node bench/lib/mdtable.mjs [results.json] [--targets]
 import { readFileSync } from 'node:fs';
 
-const file = process.argv[2] ?? new URL('../out/results.json', import.meta.url).pathname;
+const file = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? new URL('../out/results.json', import.meta.url).pathname;
 const r = JSON.parse(readFileSync(file, 'utf8'));
 const find = (server, endpoint) => r.runs.find((x) => x.server === server && x.endpoint === endpoint);
 const us = (v) => (v == null ? '' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
@@ -49,3 +49,14 @@ console.log('');
 console.log(`Peak RSS (VmHWM): scopegate ${mib(mem.scopegate?.vmhwm_kb)}${mem.scopegate?.nodes_vmhwm_kb ? ` (per node ${mem.scopegate.nodes_vmhwm_kb.map(mib).join(', ')})` : ''}, oidc-provider ${mib(mem['oidc-provider']?.vmhwm_kb)}. `
   + `Load average (1 min) at the end of the runs: ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}. `
   + `wrk -t${r.config.threads} -c${r.config.connections} -d${r.config.duration}, ID tokens ${r.config.id_token_alg ?? 'RS256'}, store ${r.config.store}${r.config.nodes > 1 ? `, ${r.config.nodes} nodes behind nginx` : ''}, ${r.generated_at}.`);
+
+// With --targets: the run's targets as a table, each marked met / not met.
+if (process.argv.includes('--targets')) {
+  console.log('');
+  console.log('| target (issue #15) | wanted | measured | |');
+  console.log('|---|---|---|---|');
+  const shown = (t) => (t.value == null ? 'n/a' : /RSS/.test(t.name) ? `${t.value.toFixed(1)} MiB`
+    : /p99/.test(t.name) ? `${t.value.toFixed(2)} ms` : /non-2xx/.test(t.name) ? `${t.value} bad runs` : `${t.value.toFixed(2)}x`);
+  const word = { PASS: 'met', FAIL: '**not met**', 'N/A': 'N/A' };
+  for (const t of r.targets) console.log(`| ${t.name} | ${t.target} | ${shown(t)} | ${word[t.status] ?? t.status} |`);
+}
