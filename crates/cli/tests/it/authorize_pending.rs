@@ -185,7 +185,10 @@ async fn one_address_cannot_make_the_store_hold_pending_requests_without_bound()
     );
     // The window passes: requests are stored again.
     s.clock.advance(scopegate_app::throttle::WINDOW);
-    assert_eq!(b.get(&auth_path("openid", "")).await.status(), StatusCode::FOUND);
+    assert_eq!(
+        b.get(&auth_path("openid", "")).await.status(),
+        StatusCode::FOUND
+    );
 }
 
 #[tokio::test]

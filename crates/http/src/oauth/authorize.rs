@@ -147,7 +147,7 @@ pub fn continue_path(id: &RequestId) -> String {
 pub fn pending_failure(e: &PendingError) -> Response {
     match e {
         PendingError::Expired => expired_page(),
-        PendingError::Failed(e) => crate::web::layout::unavailable_page(
+        PendingError::Failed(e) => crate::wire::page::unavailable_page(
             "authorization: reading the pending request",
             e,
             "Please try again in a moment.",
@@ -173,7 +173,7 @@ async fn answer(
 ) -> Response {
     let signed_in = match session::current(state, headers).await {
         Ok(s) => s,
-        Err(e) => return crate::web::layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     // Where the request came from: what a stored pending request is counted against.
     let addr = crate::peer::from_headers(headers);
@@ -287,7 +287,7 @@ async fn pending_id(
                 }
                 res
             }
-            BeginError::Failed(e) => crate::web::layout::unavailable_page(
+            BeginError::Failed(e) => crate::wire::page::unavailable_page(
                 "authorization: storing the pending request",
                 &e,
                 "Please try again in a moment.",
@@ -308,7 +308,7 @@ async fn consent_decision(
     )
     .await
     .map_err(|e| {
-        crate::web::layout::unavailable_page(
+        crate::wire::page::unavailable_page(
             "authorization: reading the grant",
             &e,
             "Please try again in a moment.",
@@ -413,7 +413,7 @@ pub async fn consent(
     };
     let signed_in = match session::current(&state, &headers).await {
         Ok(s) => s,
-        Err(e) => return crate::web::layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     let Some(signed_in) = signed_in else {
         return error_page(
@@ -455,7 +455,7 @@ pub async fn consent(
         }
         Some("cancel") => {
             if let Err(e) = scopegate_app::authorize::forget(&state, &id).await {
-                return crate::web::layout::failure_page(&e);
+                return crate::wire::page::failure_page(&e);
             }
             error_redirect(
                 &state,

@@ -21,7 +21,7 @@ pub async fn page_handler(
     let s = match session::current(state, headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return to_login(HERE),
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     match render(state, &s, notice).await {
         Ok(r) => r,

@@ -68,7 +68,7 @@ fn notices(n: &Notice) -> Markup {
 
 /// The error page for a failed operation.
 fn failed(e: &Error) -> Response {
-    layout::failure_page(e)
+    crate::wire::page::failure_page(e)
 }
 
 /// GET /developers/apps
@@ -213,7 +213,7 @@ async fn create(
                 Err(read) => return failed(&read),
             };
             layout::respond(
-                layout::error_status(&e),
+                crate::wire::page::status_of(&e),
                 page(
                     "Create an app",
                     &viewer,
@@ -245,7 +245,7 @@ async fn load(state: &ServiceState, s: &SignedIn, id: &str) -> Result<AppDetails
         .await
         .map_err(|e| match e {
             Error::NotFound(_) => layout::error_page(
-                layout::error_status(&e),
+                crate::wire::page::status_of(&e),
                 "App not found",
                 &e.public_message(),
             ),
