@@ -64,8 +64,8 @@ pub struct ServeArgs {
     /// The sandbox's active LinkedIn-Version values on /rest: a comma-separated list of YYYYMM
     /// versions, or "window:N" for the last N months of monthly versions (default: window:12,
     /// LinkedIn's published support window).
-    #[arg(long, env = "SCOPEGATE_API_VERSIONS", value_name = "LIST", value_parser = parse_api_versions)]
-    pub api_versions: Option<ApiVersions>,
+    #[arg(long, env = "SCOPEGATE_API_VERSIONS", value_name = "LIST")]
+    pub api_versions: Option<String>,
     /// The ID-token signing algorithm: RS256 (default) or ES256.
     #[arg(long, env = "SCOPEGATE_ID_TOKEN_ALG", value_name = "ALG")]
     pub id_token_alg: Option<String>,
@@ -216,8 +216,8 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         Some(other) => bail!("id_token_alg must be RS256 or ES256, not {other}"),
     }
     config.routes_path = serve.and_then(|s| s.routes.clone()).or(file.routes);
-    if let Some(v) = serve.and_then(|s| s.api_versions.clone()) {
-        config.api_versions = v;
+    if let Some(raw) = serve.and_then(|s| s.api_versions.as_deref()) {
+        config.api_versions = parse_api_versions(raw).context("--api-versions")?;
     } else if let Some(raw) = &file.api_versions {
         config.api_versions = parse_api_versions(raw).context("api_versions in the config file")?;
     }
