@@ -317,7 +317,8 @@ export async function authorizeInBrowser(authUrl, {
     if (consent) {
       if (sawConsent) throw new Error(`the consent page came back after allowing${trail()}`);
       sawConsent = true;
-      for (const f of ['csrf', 'request', 'native']) {
+      // The consent form carries the CSRF token and the pending request's id, nothing else.
+      for (const f of ['csrf', 'request']) {
         if (!(f in consent.fields)) throw new Error(`the consent form has no hidden ${f} input${trail()}`);
       }
       if (!consent.buttons.some((b) => b.name === 'action' && b.value === 'allow')) {
@@ -325,7 +326,7 @@ export async function authorizeInBrowser(authUrl, {
       }
       hop = await browser.request(new URL(consent.action, page).href, {
         method: 'POST',
-        form: { csrf: consent.fields.csrf, request: consent.fields.request, native: consent.fields.native, action: 'allow' },
+        form: { csrf: consent.fields.csrf, request: consent.fields.request, action: 'allow' },
       });
       continue;
     }

@@ -797,7 +797,7 @@ def test_refresh_token(server, browser, other_app):
     check_token_error(r, "invalid_grant")
 
 
-# The sign-in page carries the whole request through ---------------------------------------------
+# The sign-in page carries the whole request through, by its pending id ---------------------------
 
 
 @pytest.mark.check("OIDCC-login-hint")
@@ -807,5 +807,13 @@ def test_sign_in_page_carries_the_request(server):
     r = b.get(auth_url(server, params), timeout=HTTP_TIMEOUT)
     forms = [f for f in parse_forms(r.text) if f["action"] == "/login"]
     assert forms and forms[0]["hidden"]["csrf"]
-    nxt = query("https://x" + forms[0]["hidden"]["next"])
-    assert nxt["login_hint"] == MEMBER and nxt["ui_locales"] == "en"
+    # The validated request waits on the server: the page carries its id, not its parameters
+    # (nothing a browser sends back is read as the request again).
+    nxt = urlsplit(forms[0]["hidden"]["next"])
+    assert nxt.path == "/oauth/v2/authorization/continue", nxt
+    assert list(query("https://x" + forms[0]["hidden"]["next"])) == ["request"]
+    assert f'value="{MEMBER}"' in r.text
+    # ... and the whole request comes out the other side: state and nonce intact.
+    cb = query(browser_sign_in_and_consent(b, auth_url(server, params)))
+    assert cb["state"] == params["state"]
+    check_id_token(server, tokens(server, cb)["id_token"], params["nonce"])

@@ -107,7 +107,14 @@ pub enum PendingError {
 /// sign-in: `prompt=login` and `max_age` are honoured by reaching this point with a fresh
 /// enough session or by the sign-in that follows, so they are dropped (kept, they would send
 /// the member back to sign in whenever the round trip crossed a second boundary, `max_age=0`).
-pub async fn begin(svc: &Service, req: &AuthorizeRequest) -> Result<RequestId> {
+pub async fn begin(
+    svc: &Service,
+    req: &AuthorizeRequest,
+    addr: Option<std::net::IpAddr>,
+) -> std::result::Result<RequestId, BeginError> {
+    if let Some(wait) = svc.auth_failures.pending_request(addr, svc.now()) {
+        return Err(BeginError::Throttled(wait));
+    }
     let id = RequestId(Secret::generate(svc.entropy.as_ref(), "PR"));
     let stored = Stored {
         client_id: req.app.client_id.to_string(),
@@ -134,8 +141,19 @@ pub async fn begin(svc: &Service, req: &AuthorizeRequest) -> Result<RequestId> {
     };
     svc.store
         .write(move |c| pending::insert(c, &record))
-        .await?;
+        .await
+        .map_err(|e| BeginError::Failed(e.into()))?;
     Ok(id)
+}
+
+/// Why a request could not be stored to wait for sign-in or consent.
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    /// This address left too many requests waiting in this window: try again after `.0` seconds.
+    #[error("too many authorization requests from this address")]
+    Throttled(i64),
+    #[error(transparent)]
+    Failed(#[from] Error),
 }
 
 /// The pending request `id` names, as [`begin`] stored it, with its app read again. Unknown,

@@ -55,7 +55,7 @@ pub struct Config {
     /// served only on the admin listener (`admin_listen`), never to whoever reaches the public port.
     pub metrics_token: Option<scopegate_core::Secret>,
     /// The active `LinkedIn-Version`s of the sandbox's /rest API (default: LinkedIn's window).
-    pub api_versions: crate::sandbox::ApiVersions,
+    pub api_versions: scopegate_core::versions::ApiVersions,
 }
 
 /// How long a client may take over each part of a connection, and how many connections the
@@ -119,7 +119,7 @@ impl Config {
             forward_auth_gateway: None,
             transport: TransportLimits::default(),
             metrics_token: None,
-            api_versions: crate::sandbox::ApiVersions::default(),
+            api_versions: scopegate_core::versions::ApiVersions::default(),
         }
     }
 

@@ -19,6 +19,11 @@ pub const PER_ADDRESS: u32 = 50;
 /// must not be free (RFC 7662 4, RFC 6749 10.10). Expired tokens that were purged also count, so
 /// the limit leaves room for a resource server that sees many of those.
 pub const GUESSES_PER_ADDRESS: u32 = 100;
+/// Authorization requests one address may leave waiting for sign-in or consent per [`WINDOW`]
+/// (each is a stored row for ten minutes): ten a second, sustained, is more than a company
+/// behind one address signs in with, and bounds what one script can make the store hold (about
+/// 6,000 small rows per address at once).
+pub const PENDING_PER_ADDRESS: u32 = 3000;
 /// The window, in seconds.
 pub const WINDOW: i64 = 300;
 /// Growing delays between guesses: `free` attempts, then a delay that doubles with each further
@@ -265,6 +270,31 @@ impl Throttle {
             GUESSES_PER_ADDRESS,
             now,
         )
+    }
+
+    /// Counts one stored authorization request from `addr` (an unknown address counts under
+    /// one shared key: never uncounted). `Some(wait)`: the address made [`PENDING_PER_ADDRESS`]
+    /// in this window already; this one is refused and not counted.
+    pub fn pending_request(&self, addr: Option<IpAddr>, now: i64) -> Option<i64> {
+        let key = format!("pending|{}", addr.map_or_else(|| "unknown".into(), source));
+        let mut counts = self.lock();
+        if counts.len() >= MAX_ENTRIES {
+            evict(&mut counts, now);
+        }
+        let e = counts.entry(key).or_insert(Entry {
+            failures: 0,
+            start: now,
+            in_flight: 0,
+            vouched_until: 0,
+        });
+        if now >= e.start + WINDOW {
+            (e.failures, e.start) = (0, now);
+        }
+        if e.failures >= PENDING_PER_ADDRESS {
+            return Some(e.start + WINDOW - now);
+        }
+        e.failures += 1;
+        None
     }
 
     fn over(&self, key: &str, limit: u32, now: i64) -> Option<i64> {

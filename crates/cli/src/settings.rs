@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use scopegate_app::{Compat, Config};
+use scopegate_core::versions::{ApiVersion, ApiVersions};
 use serde::Deserialize;
 
 /// Options every command accepts.
@@ -60,6 +61,11 @@ pub struct ServeArgs {
     /// Serve the LinkedIn-shaped sandbox API: true or false (default: on with the embedded catalog).
     #[arg(long, env = "SCOPEGATE_SANDBOX", value_name = "BOOL")]
     pub sandbox: Option<bool>,
+    /// The sandbox's active LinkedIn-Version values on /rest: a comma-separated list of YYYYMM
+    /// versions, or "window:N" for the last N months of monthly versions (default: window:12,
+    /// LinkedIn's published support window).
+    #[arg(long, env = "SCOPEGATE_API_VERSIONS", value_name = "LIST")]
+    pub api_versions: Option<String>,
     /// The ID-token signing algorithm: RS256 (default) or ES256.
     #[arg(long, env = "SCOPEGATE_ID_TOKEN_ALG", value_name = "ALG")]
     pub id_token_alg: Option<String>,
@@ -144,7 +150,8 @@ struct FileConfig {
     keepalive_interval: Option<u64>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
-    metrics_token: Option<String>,
+    metrics_token: Option<scopegate_core::Secret>,
+    api_versions: Option<String>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -209,6 +216,11 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
         Some(other) => bail!("id_token_alg must be RS256 or ES256, not {other}"),
     }
     config.routes_path = serve.and_then(|s| s.routes.clone()).or(file.routes);
+    if let Some(raw) = serve.and_then(|s| s.api_versions.as_deref()) {
+        config.api_versions = parse_api_versions(raw).context("--api-versions")?;
+    } else if let Some(raw) = &file.api_versions {
+        config.api_versions = parse_api_versions(raw).context("api_versions in the config file")?;
+    }
     config.sandbox = serve.and_then(|s| s.sandbox).or(file.sandbox);
     config.secret_key = std::env::var("SCOPEGATE_SECRET_KEY")
         .ok()
@@ -220,14 +232,46 @@ pub fn resolve(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Con
     if let Some(token) = std::env::var("SCOPEGATE_METRICS_TOKEN")
         .ok()
         .filter(|s| !s.is_empty())
+        .map(scopegate_core::Secret::new)
         .or(file.metrics_token)
     {
-        if token.len() < MIN_METRICS_TOKEN {
+        if token.expose().len() < MIN_METRICS_TOKEN {
             bail!("the metrics token must be at least {MIN_METRICS_TOKEN} characters");
         }
-        config.metrics_token = Some(scopegate_core::Secret::new(token));
+        config.metrics_token = Some(token);
     }
     Ok(config)
+}
+
+/// Why an `--api-versions` value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BadApiVersions {
+    #[error("\"{0}\" is not a LinkedIn version (YYYYMM)")]
+    Version(String),
+    #[error("window:N needs N between 1 and 120 months, not \"{0}\"")]
+    Window(String),
+    #[error("name at least one version, or window:N")]
+    Empty,
+}
+
+/// `202511,202512` (exactly these) or `window:12` (the last 12 months on the service clock).
+/// Anything unreadable is refused at start-up, never replaced by the default.
+fn parse_api_versions(raw: &str) -> Result<ApiVersions, BadApiVersions> {
+    if let Some(n) = raw.trim().strip_prefix("window:") {
+        return match n.parse::<u32>() {
+            Ok(months) if (1..=120).contains(&months) => Ok(ApiVersions::Window { months }),
+            _ => Err(BadApiVersions::Window(n.to_string())),
+        };
+    }
+    let mut listed = Vec::new();
+    for v in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let parsed = ApiVersion::parse(v).ok_or_else(|| BadApiVersions::Version(v.to_string()))?;
+        listed.push(parsed.name());
+    }
+    if listed.is_empty() {
+        return Err(BadApiVersions::Empty);
+    }
+    Ok(ApiVersions::Listed(listed))
 }
 
 /// A metrics token shorter than this is refused: it guards the public port.

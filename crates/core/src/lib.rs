@@ -14,6 +14,7 @@ pub mod restli;
 pub mod routes;
 pub mod scope;
 pub mod secret;
+pub mod versions;
 
 pub use catalog::{Access, Catalog, CatalogError, Permission, PermissionKind, Problem, Program};
 pub use model::{ClientId, GrantId, MemberId};

@@ -68,7 +68,7 @@ pub fn routes() -> Router<ServiceState> {
 /// (the client sees a broken connection instead of the answer).
 async fn read_body(req: axum::extract::Request) -> Result<axum::extract::Request, Response> {
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, crate::http::MAX_BODY).await {
+    match axum::body::to_bytes(body, crate::extract::MAX_BODY).await {
         Ok(bytes) => Ok(axum::extract::Request::from_parts(
             parts,
             axum::body::Body::from(bytes),

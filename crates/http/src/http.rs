@@ -10,14 +10,7 @@ use axum::{Json, Router};
 
 use scopegate_app::state::ServiceState;
 
-/// Form and JSON bodies larger than this are refused with 413 before any handler runs.
-pub const MAX_BODY: usize = 64 * 1024;
-
-/// How much of a body over [`MAX_BODY`] is read and thrown away before the 413 goes out. An
-/// HTTP/1.1 client sends its whole body before it reads the answer; a server that closes with
-/// unread bytes makes the kernel reset the connection, and the reset destroys the answer at the
-/// client. Past this much the connection is closed anyway (the cost of draining is bounded).
-pub const MAX_DRAIN: usize = 8 * 1024 * 1024;
+use crate::extract::{MAX_BODY, MAX_DRAIN};
 
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

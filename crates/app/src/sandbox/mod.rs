@@ -16,9 +16,7 @@ use serde_json::{json, Value};
 mod computed;
 mod marketing;
 mod page;
-pub mod versions;
-
-pub use versions::{ApiVersion, ApiVersions};
+pub use scopegate_core::versions::{ApiVersion, ApiVersions};
 
 use crate::enforce::Verdict;
 use crate::state::Service;

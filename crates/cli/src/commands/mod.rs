@@ -20,7 +20,8 @@ use crate::settings::{self, Global};
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve HTTPS (the embedded LinkedIn catalog unless --catalog is given).
-    Serve(settings::ServeArgs),
+    // Boxed: the serve flags outweigh every other command's (clippy::large_enum_variant).
+    Serve(Box<settings::ServeArgs>),
     /// Show or check a permission catalog.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),

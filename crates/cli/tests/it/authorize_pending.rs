@@ -166,6 +166,32 @@ async fn an_expired_request_id_is_refused_and_issues_nothing() {
 }
 
 #[tokio::test]
+async fn one_address_cannot_make_the_store_hold_pending_requests_without_bound() {
+    // Each signed-out authorization GET stores a request for sign-in: any site can make a
+    // browser send them, so one address gets PENDING_PER_ADDRESS per window, then a 429.
+    let s = InProc::demo().await;
+    let b = s.browser();
+    let limit = scopegate_app::throttle::PENDING_PER_ADDRESS;
+    for i in 0..limit {
+        let res = b.get(&auth_path("openid", "")).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "request {i}");
+    }
+    let res = b.get(&auth_path("openid", "")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        s.sql("SELECT COUNT(*) FROM pending_requests").trim(),
+        limit.to_string()
+    );
+    // The window passes: requests are stored again.
+    s.clock.advance(scopegate_app::throttle::WINDOW);
+    assert_eq!(
+        b.get(&auth_path("openid", "")).await.status(),
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
 async fn a_request_resumed_after_its_redirect_url_was_removed_sends_nothing_there() {
     let s = InProc::demo().await;
     let b = s.browser();

@@ -721,3 +721,32 @@ async fn sandbox_a_creative_manager_reads_campaigns_but_does_not_make_or_change_
     let (status, got, _) = send(&s, &manager, Method::GET, &one, None, None).await;
     assert_eq!(status, 200, "{got}");
 }
+
+#[tokio::test]
+async fn the_version_table_is_set_by_flag_and_a_bad_one_stops_the_start() {
+    // `--api-versions 202301`: only that version is active, whatever the clock says. The
+    // version is checked before the token, so an unauthenticated call shows which is which.
+    let s = Server::start(&["--demo", "--api-versions", "202301"], None).await;
+    let get = |v: &'static str| {
+        s.client
+            .get(s.url("/rest/adAccounts/1"))
+            .header("LinkedIn-Version", v)
+            .send()
+    };
+    assert_eq!(get("202301").await.unwrap().status(), 401);
+    assert_eq!(get("202302").await.unwrap().status(), 426);
+    // A value that names no version refuses to start, never falls back to the default window.
+    for bad in ["2023-01", "window:0", "window:x", ","] {
+        let out = std::process::Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--api-versions", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("api-versions")
+                || String::from_utf8_lossy(&out.stderr).contains("version"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -42,10 +42,23 @@ impl FromRequestParts<ServiceState> for SignedIn {
     }
 }
 
-/// A form posted by the signed-in member with the session's CSRF token, parsed strictly.
-pub struct CsrfForm {
+/// A form posted by the signed-in member with the session's CSRF token, parsed strictly, then
+/// read into `T` (the fields themselves by default).
+pub struct CsrfForm<T = Params> {
     pub signed_in: SignedIn,
-    pub form: Params,
+    pub form: T,
+}
+
+/// What a page form is read into once its CSRF token checked out; a form `T` cannot be read
+/// from is refused as invalid, before anything it asks for runs.
+pub trait FromForm: Sized {
+    fn from_form(form: Params) -> Result<Self, PageError>;
+}
+
+impl FromForm for Params {
+    fn from_form(form: Params) -> Result<Self, PageError> {
+        Ok(form)
+    }
 }
 
 /// Why a CSRF-checked form was refused.
@@ -54,6 +67,17 @@ pub enum CsrfRejection {
     NotSignedIn(NotSignedIn),
     /// The form is unreadable or its CSRF token is missing or wrong: 403, nothing done.
     Invalid(PageError),
+}
+
+impl CsrfRejection {
+    /// The answer, with the sign-in page coming back to `here` (a page), not to the URL the
+    /// form was posted to (which may answer only POSTs).
+    pub fn returning_to(self, here: &str) -> Response {
+        match self {
+            CsrfRejection::NotSignedIn(NotSignedIn::SignIn(_)) => to_login(here),
+            other => other.into_response(),
+        }
+    }
 }
 
 impl IntoResponse for CsrfRejection {
@@ -65,7 +89,7 @@ impl IntoResponse for CsrfRejection {
     }
 }
 
-impl FromRequest<ServiceState> for CsrfForm {
+impl<T: FromForm> FromRequest<ServiceState> for CsrfForm<T> {
     type Rejection = CsrfRejection;
 
     async fn from_request(req: Request, state: &ServiceState) -> Result<Self, Self::Rejection> {
@@ -85,6 +109,7 @@ impl FromRequest<ServiceState> for CsrfForm {
         if !session::csrf_ok(&signed_in, form.get("csrf")) {
             return Err(expired());
         }
+        let form = T::from_form(form).map_err(CsrfRejection::Invalid)?;
         Ok(CsrfForm { signed_in, form })
     }
 }

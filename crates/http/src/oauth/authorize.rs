@@ -7,11 +7,13 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::authorize::{
-    trusted_client, validate, Answer, AuthorizeRequest, IssueCode, Issued, PendingError,
-    RedirectError, RequestId, RequestParams, Seed,
+    trusted_client, validate, Answer, AuthorizeRequest, BeginError, IssueCode, Issued,
+    PendingError, RedirectError, RequestId, RequestParams, Seed,
 };
 use scopegate_core::model::Member;
 use scopegate_core::oauth::Consent;
+
+use std::net::IpAddr;
 
 use crate::form::{encode, FormError, Params};
 use crate::web::layout::{self, csrf_field, error_page, page};
@@ -145,7 +147,7 @@ pub fn continue_path(id: &RequestId) -> String {
 pub fn pending_failure(e: &PendingError) -> Response {
     match e {
         PendingError::Expired => expired_page(),
-        PendingError::Failed(e) => crate::web::layout::unavailable_page(
+        PendingError::Failed(e) => crate::wire::page::unavailable_page(
             "authorization: reading the pending request",
             e,
             "Please try again in a moment.",
@@ -171,8 +173,10 @@ async fn answer(
 ) -> Response {
     let signed_in = match session::current(state, headers).await {
         Ok(s) => s,
-        Err(e) => return crate::web::layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
+    // Where the request came from: what a stored pending request is counted against.
+    let addr = crate::peer::from_headers(headers);
     let now = state.now();
     // OIDC Core 3.1.2.1: prompt=login always asks for a fresh sign-in, max_age when the last
     // one is older (max_age=0 is prompt=login, errata set 2), and an id_token_hint when someone
@@ -187,7 +191,7 @@ async fn answer(
             && is_required_member(state, req, &s.member)
     };
     let Some(signed_in) = signed_in.filter(usable) else {
-        return sign_in_first(state, req, id).await;
+        return sign_in_first(state, req, id, addr).await;
     };
     // This request may come from any site the member visits (a navigation, a form: SameSite=Lax
     // lets both carry the session), so it never records consent: it either answers from the
@@ -195,13 +199,13 @@ async fn answer(
     let decision = consent_decision(state, req, &signed_in.member).await;
     match decision {
         Ok(Consent::Skip) if !req.prompt.consent => {
-            issue_code(state, req, id, &signed_in, Answer::Covered).await
+            issue_code(state, req, id, &signed_in, Answer::Covered, addr).await
         }
         Ok(_) if req.prompt.none => consent_required(state, req),
         Ok(Consent::Show { reauthorize }) => {
-            consent_page(state, req, id, &signed_in, reauthorize).await
+            consent_page(state, req, id, &signed_in, reauthorize, addr).await
         }
-        Ok(Consent::Skip) => consent_page(state, req, id, &signed_in, false).await,
+        Ok(Consent::Skip) => consent_page(state, req, id, &signed_in, false, addr).await,
         Err(r) => r,
     }
 }
@@ -212,6 +216,7 @@ async fn sign_in_first(
     state: &Service,
     req: &AuthorizeRequest,
     id: Option<&RequestId>,
+    addr: Option<IpAddr>,
 ) -> Response {
     if req.prompt.none {
         let description = if req.required_sub.is_some() {
@@ -227,7 +232,7 @@ async fn sign_in_first(
             description,
         );
     }
-    let id = match pending_id(state, req, id).await {
+    let id = match pending_id(state, req, id, addr).await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -263,18 +268,30 @@ async fn pending_id(
     state: &Service,
     req: &AuthorizeRequest,
     id: Option<&RequestId>,
+    addr: Option<IpAddr>,
 ) -> Result<RequestId, Response> {
     if let Some(id) = id {
         return Ok(id.clone());
     }
-    scopegate_app::authorize::begin(state, req)
+    scopegate_app::authorize::begin(state, req, addr)
         .await
-        .map_err(|e| {
-            crate::web::layout::unavailable_page(
+        .map_err(|e| match e {
+            BeginError::Throttled(wait) => {
+                let mut res = error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many sign-in requests",
+                    "Too many sign-in requests came from your network. Please try again in a few minutes.",
+                );
+                if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                res
+            }
+            BeginError::Failed(e) => crate::wire::page::unavailable_page(
                 "authorization: storing the pending request",
                 &e,
                 "Please try again in a moment.",
-            )
+            ),
         })
 }
 
@@ -291,7 +308,7 @@ async fn consent_decision(
     )
     .await
     .map_err(|e| {
-        crate::web::layout::unavailable_page(
+        crate::wire::page::unavailable_page(
             "authorization: reading the grant",
             &e,
             "Please try again in a moment.",
@@ -305,8 +322,9 @@ async fn consent_page(
     id: Option<&RequestId>,
     signed_in: &SignedIn,
     reauthorize: bool,
+    addr: Option<IpAddr>,
 ) -> Response {
-    let id = match pending_id(state, req, id).await {
+    let id = match pending_id(state, req, id, addr).await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -395,7 +413,7 @@ pub async fn consent(
     };
     let signed_in = match session::current(&state, &headers).await {
         Ok(s) => s,
-        Err(e) => return crate::web::layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     let Some(signed_in) = signed_in else {
         return error_page(
@@ -431,10 +449,13 @@ pub async fn consent(
         );
     }
     match form.get("action") {
-        Some("allow") => issue_code(&state, &req, Some(&id), &signed_in, Answer::Consented).await,
+        Some("allow") => {
+            let addr = crate::peer::from_headers(&headers);
+            issue_code(&state, &req, Some(&id), &signed_in, Answer::Consented, addr).await
+        }
         Some("cancel") => {
             if let Err(e) = scopegate_app::authorize::forget(&state, &id).await {
-                return crate::web::layout::failure_page(&e);
+                return crate::wire::page::failure_page(&e);
             }
             error_redirect(
                 &state,
@@ -459,6 +480,7 @@ async fn issue_code(
     id: Option<&RequestId>,
     signed_in: &SignedIn,
     answer: Answer,
+    addr: Option<IpAddr>,
 ) -> Response {
     let request = match id {
         Some(id) => Seed::Pending(id),
@@ -480,7 +502,9 @@ async fn issue_code(
     let code = match scopegate_app::authorize::issue_code(state, input).await {
         Ok(Issued::Code(code)) => code,
         Ok(Issued::NotCovered) if req.prompt.none => return consent_required(state, req),
-        Ok(Issued::NotCovered) => return consent_page(state, req, id, signed_in, false).await,
+        Ok(Issued::NotCovered) => {
+            return consent_page(state, req, id, signed_in, false, addr).await
+        }
         Ok(Issued::Answered) => {
             return error_page(
                 StatusCode::BAD_REQUEST,

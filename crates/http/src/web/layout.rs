@@ -161,18 +161,3 @@ pub fn to_login(here: &str) -> Response {
 pub fn with_notice(path: &str, kind: &str, text: &str) -> Response {
     see_other(&format!("{path}?{kind}={}", crate::form::encode(text)))
 }
-
-/// The status of a page answering a failed operation (`wire::page::status_of`).
-pub fn error_status(e: &scopegate_app::error::Error) -> StatusCode {
-    crate::wire::page::status_of(e)
-}
-
-/// The error page for a failed operation (`wire::page::PageError::of`).
-pub fn failure_page(e: &scopegate_app::error::Error) -> Response {
-    crate::wire::page::PageError::of(e).into_response()
-}
-
-/// The page for a store that cannot be used (`wire::page::PageError::unavailable`).
-pub fn unavailable_page(context: &str, e: &dyn std::fmt::Display, message: &str) -> Response {
-    crate::wire::page::PageError::unavailable(context, e, message).into_response()
-}

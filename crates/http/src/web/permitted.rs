@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use scopegate_app::grants::{self, Permitted};
 
-use crate::extract::session::{CsrfForm, CsrfRejection, NotSignedIn};
+use crate::extract::session::{CsrfForm, CsrfRejection};
 use crate::web::layout::{self, csrf_field, page, to_login};
 use crate::web::session::{self, SignedIn};
 use crate::wire::page::PageError;
@@ -21,7 +21,7 @@ pub async fn page_handler(
     let s = match session::current(state, headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return to_login(HERE),
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     match render(state, &s, notice).await {
         Ok(r) => r,
@@ -102,8 +102,7 @@ pub async fn revoke(
 ) -> Response {
     let CsrfForm { signed_in, form } = match form {
         Ok(f) => f,
-        Err(CsrfRejection::NotSignedIn(NotSignedIn::SignIn(_))) => return to_login(HERE),
-        Err(r) => return r.into_response(),
+        Err(r) => return r.returning_to(HERE),
     };
     let Some(client_id) = form.get("client_id") else {
         return layout::error_page(StatusCode::BAD_REQUEST, "Invalid form", "No app was named.");

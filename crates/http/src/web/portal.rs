@@ -1,9 +1,8 @@
 //! The developer portal: My apps, an app's Settings / Auth / Products tabs, the review queue.
 //! Every rule lives in [`scopegate_app::ops::apps`]; these handlers parse, call and render.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -12,9 +11,10 @@ use scopegate_core::model::Capability;
 use scopegate_core::portal::{ProductStatus, REJECTION_REASONS};
 use scopegate_core::Access;
 
+use crate::extract::session::{CsrfForm, CsrfRejection};
 use crate::form::Params;
 use crate::web::layout::{self, csrf_field, page, with_notice};
-use crate::web::session::{self, SignedIn};
+use crate::web::session::SignedIn;
 use scopegate_app::error::Error;
 use scopegate_app::ops::apps::{self as app_ops, AppDetails, AppInput};
 use scopegate_app::ops::Actor;
@@ -53,47 +53,6 @@ fn actor(s: &SignedIn) -> Actor {
     }
 }
 
-async fn signed_in(
-    state: &ServiceState,
-    headers: &HeaderMap,
-    here: &str,
-) -> Result<SignedIn, Response> {
-    // A session that cannot be read is an outage, not a signed-out visitor.
-    match session::current(state, headers).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(layout::to_login(here)),
-        Err(e) => Err(failed(&e)),
-    }
-}
-
-/// Reads a POSTed form and checks its CSRF token.
-async fn posted(
-    state: &ServiceState,
-    headers: &HeaderMap,
-    body: &Bytes,
-    here: &str,
-) -> Result<(SignedIn, Params), Response> {
-    let s = signed_in(state, headers, here).await?;
-    let form = std::str::from_utf8(body)
-        .ok()
-        .and_then(|b| Params::parse(b).ok())
-        .ok_or_else(|| {
-            layout::error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid form",
-                "The form could not be read.",
-            )
-        })?;
-    if !session::csrf_ok(&s, form.get("csrf")) {
-        return Err(layout::error_page(
-            StatusCode::FORBIDDEN,
-            "Invalid form",
-            "The form expired or did not come from this site. Reload the page and try again.",
-        ));
-    }
-    Ok((s, form))
-}
-
 #[derive(serde::Deserialize, Default)]
 pub struct Notice {
     ok: Option<String>,
@@ -109,19 +68,11 @@ fn notices(n: &Notice) -> Markup {
 
 /// The error page for a failed operation.
 fn failed(e: &Error) -> Response {
-    layout::failure_page(e)
+    crate::wire::page::failure_page(e)
 }
 
 /// GET /developers/apps
-async fn list(
-    State(state): State<ServiceState>,
-    headers: HeaderMap,
-    Query(n): Query<Notice>,
-) -> Response {
-    let s = match signed_in(&state, &headers, "/developers/apps").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn list(State(state): State<ServiceState>, s: SignedIn, Query(n): Query<Notice>) -> Response {
     let apps = match app_ops::list(&state, &actor(&s)).await {
         Ok(a) => a,
         Err(e) => return failed(&e),
@@ -190,11 +141,7 @@ fn new_app_form(s: &SignedIn, orgs: &[(i64, String)], error: Option<&str>) -> Ma
 }
 
 /// GET /developers/apps/new
-async fn new_form(State(state): State<ServiceState>, headers: HeaderMap) -> Response {
-    let s = match signed_in(&state, &headers, "/developers/apps/new").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn new_form(State(state): State<ServiceState>, s: SignedIn) -> Response {
     let orgs = match organizations_for(&state, &s).await {
         Ok(o) => o,
         Err(e) => return failed(&e),
@@ -212,10 +159,13 @@ async fn new_form(State(state): State<ServiceState>, headers: HeaderMap) -> Resp
 }
 
 /// POST /developers/apps: creates the app and shows its secret once.
-async fn create(State(state): State<ServiceState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (s, form) = match posted(&state, &headers, &body, "/developers/apps/new").await {
-        Ok(x) => x,
-        Err(r) => return r,
+async fn create(
+    State(state): State<ServiceState>,
+    form: Result<CsrfForm, CsrfRejection>,
+) -> Response {
+    let CsrfForm { signed_in: s, form } = match form {
+        Ok(f) => f,
+        Err(r) => return r.returning_to("/developers/apps/new"),
     };
     // A company page that is named but is not an id is refused, never dropped silently.
     let organization_id = match form.get("organization").map(str::trim) {
@@ -263,7 +213,7 @@ async fn create(State(state): State<ServiceState>, headers: HeaderMap, body: Byt
                 Err(read) => return failed(&read),
             };
             layout::respond(
-                layout::error_status(&e),
+                crate::wire::page::status_of(&e),
                 page(
                     "Create an app",
                     &viewer,
@@ -295,7 +245,7 @@ async fn load(state: &ServiceState, s: &SignedIn, id: &str) -> Result<AppDetails
         .await
         .map_err(|e| match e {
             Error::NotFound(_) => layout::error_page(
-                layout::error_status(&e),
+                crate::wire::page::status_of(&e),
                 "App not found",
                 &e.public_message(),
             ),
@@ -303,18 +253,7 @@ async fn load(state: &ServiceState, s: &SignedIn, id: &str) -> Result<AppDetails
         })
 }
 
-async fn tab_page(
-    state: &ServiceState,
-    headers: &HeaderMap,
-    id: &str,
-    tab: &str,
-    n: &Notice,
-) -> Response {
-    let here = format!("/developers/apps/{id}/{tab}");
-    let s = match signed_in(state, headers, &here).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn tab_page(state: &ServiceState, s: SignedIn, id: &str, tab: &str, n: &Notice) -> Response {
     let d = match load(state, &s, id).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -338,27 +277,27 @@ async fn tab_page(
 
 async fn settings_tab(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Response {
-    tab_page(&state, &headers, &id, "settings", &n).await
+    tab_page(&state, s, &id, "settings", &n).await
 }
 async fn auth_tab(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Response {
-    tab_page(&state, &headers, &id, "auth", &n).await
+    tab_page(&state, s, &id, "auth", &n).await
 }
 async fn products_tab(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Response {
-    tab_page(&state, &headers, &id, "products", &n).await
+    tab_page(&state, s, &id, "products", &n).await
 }
 
 fn action_form(
@@ -523,14 +462,13 @@ fn products_body(state: &ServiceState, s: &SignedIn, d: &AppDetails) -> Markup {
 /// POST /developers/apps/{id}/settings
 async fn update_settings(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    form: Result<CsrfForm, CsrfRejection>,
 ) -> Response {
     let here = format!("/developers/apps/{id}/settings");
-    let (s, form) = match posted(&state, &headers, &body, &here).await {
-        Ok(x) => x,
-        Err(r) => return r,
+    let CsrfForm { signed_in: s, form } = match form {
+        Ok(f) => f,
+        Err(r) => return r.returning_to(&here),
     };
     let r = app_ops::update_settings(
         &state,
@@ -726,14 +664,13 @@ async fn run_action(
 /// POST /developers/apps/{id}/action: one endpoint for the small buttons.
 async fn app_action(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    form: Result<CsrfForm, CsrfRejection>,
 ) -> Response {
     let settings = format!("/developers/apps/{id}/settings");
-    let (s, form) = match posted(&state, &headers, &body, &settings).await {
-        Ok(x) => x,
-        Err(r) => return r,
+    let CsrfForm { signed_in: s, form } = match form {
+        Ok(f) => f,
+        Err(r) => return r.returning_to(&settings),
     };
     let who = actor(&s);
     let action = match AppAction::parse(&form) {
@@ -764,13 +701,9 @@ async fn app_action(
 /// GET /developers/admin/review
 async fn review_queue(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
+    s: SignedIn,
     Query(n): Query<Notice>,
 ) -> Response {
-    let s = match signed_in(&state, &headers, "/developers/admin/review").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let queue = match app_ops::review_queue(&state, &actor(&s)).await {
         Ok(q) => q,
         Err(e) => return failed(&e),
@@ -836,12 +769,11 @@ async fn review_queue(
 /// POST /developers/admin/review
 async fn review_decide(
     State(state): State<ServiceState>,
-    headers: HeaderMap,
-    body: Bytes,
+    form: Result<CsrfForm, CsrfRejection>,
 ) -> Response {
-    let (s, form) = match posted(&state, &headers, &body, "/developers/admin/review").await {
-        Ok(x) => x,
-        Err(r) => return r,
+    let CsrfForm { signed_in: s, form } = match form {
+        Ok(f) => f,
+        Err(r) => return r.returning_to("/developers/admin/review"),
     };
     let approve = form.get("decision") == Some("approve");
     let reason = form
@@ -869,11 +801,7 @@ async fn review_decide(
 }
 
 /// GET /developers/admin/migrations: apps still on deprecated permissions or default scopes.
-async fn migrations_report(State(state): State<ServiceState>, headers: HeaderMap) -> Response {
-    let s = match signed_in(&state, &headers, "/developers/admin/migrations").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn migrations_report(State(state): State<ServiceState>, s: SignedIn) -> Response {
     let rows = match scopegate_app::ops::migrate::report(&state, &actor(&s)).await {
         Ok(r) => r,
         Err(e) => return failed(&e),

@@ -22,7 +22,7 @@ use scopegate_app::state::{Service, ServiceState};
 /// The answer when the sign-in throttle or the member store cannot be used: sign-in fails
 /// closed (an open throttle would let guesses through unchecked).
 fn unavailable(e: &dyn std::fmt::Display) -> Response {
-    layout::unavailable_page(
+    crate::wire::page::unavailable_page(
         "sign-in",
         e,
         "Sign-in is unavailable right now. Try again in a moment.",
@@ -142,7 +142,7 @@ async fn cancel(state: &Service, auth: Option<(RequestId, AuthorizeRequest)>) ->
         return see_other("/login");
     };
     if let Err(e) = scopegate_app::authorize::forget(state, &id).await {
-        return layout::failure_page(&e);
+        return crate::wire::page::failure_page(&e);
     }
     error_redirect(
         state,
@@ -238,7 +238,7 @@ pub async fn logout(
     let current = match session::current(&state, &headers).await {
         Ok(s) => s,
         // Signing out while the store is down: the session cannot be ended, so say so.
-        Err(e) => return layout::failure_page(&e),
+        Err(e) => return crate::wire::page::failure_page(&e),
     };
     if let Some(s) = current {
         if !session::csrf_ok(&s, form.get("csrf")) {
@@ -249,7 +249,7 @@ pub async fn logout(
             );
         }
         if let Err(e) = session::end(&state, &headers).await {
-            return layout::failure_page(&e);
+            return crate::wire::page::failure_page(&e);
         }
     }
     let mut res = see_other("/login");

@@ -86,3 +86,13 @@ impl IntoResponse for PageError {
         error_page(self.status, self.title, &self.message)
     }
 }
+
+/// The error page for a failed operation.
+pub fn failure_page(e: &Error) -> Response {
+    PageError::of(e).into_response()
+}
+
+/// The page for a store that cannot be used (see [`PageError::unavailable`]).
+pub fn unavailable_page(context: &str, e: &dyn std::fmt::Display, message: &str) -> Response {
+    PageError::unavailable(context, e, message).into_response()
+}

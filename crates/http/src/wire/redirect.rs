@@ -9,7 +9,8 @@ use scopegate_app::authorize::{RedirectError, Refusal, Untrusted};
 use scopegate_app::state::Service;
 use scopegate_app::Compat;
 
-use crate::web::layout::{error_page, unavailable_page};
+use crate::web::layout::error_page;
+use crate::wire::page::unavailable_page;
 
 /// The `error` a client receives. LinkedIn names why a member cancelled
 /// (`user_cancelled_login`, `user_cancelled_authorize`, reference 1.7) where RFC 6749 4.1.2.1

@@ -70,7 +70,9 @@ impl ApiVersion {
 
 /// Today's month index and day of the month, in UTC.
 fn today(now: i64) -> (i64, u8) {
-    let d = crate::clock::date_of(now);
+    let d = time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|d| d.date())
+        .unwrap_or(time::Date::MIN);
     (
         i64::from(d.year()) * 12 + i64::from(u8::from(d.month())) - 1,
         d.day(),
