@@ -146,6 +146,14 @@ fn parse_segments(path: &str) -> Vec<Segment> {
 }
 
 impl Route {
+    /// Whether the route names one entity: its last path segment is a parameter (the Rest.li
+    /// key). `/rest/adAccounts/{account}/adCampaigns` is a collection (of one account);
+    /// `/rest/adAccounts/{account}/adCampaigns/{id}` an entity. What the Rest.li method of a
+    /// call can be follows from it, wherever the call is checked.
+    pub fn keyed(&self) -> bool {
+        matches!(self.segments.last(), Some(Segment::Param(_)))
+    }
+
     /// Matches a request path; returns the `{name}` parameters.
     pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
         if !self.method.eq_ignore_ascii_case(method) {

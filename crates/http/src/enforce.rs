@@ -504,7 +504,7 @@ pub async fn forward_auth(
     let version = call.version.clone();
     let evaluated = evaluate(&state, call).await;
     if let Ok(v) = &evaluated {
-        let keyed = !v.params.is_empty();
+        let keyed = v.route.keyed();
         if let Err(e) = method_headers_agree(&headers, &original_method, query.as_deref(), keyed) {
             return e.into_response();
         }
@@ -520,7 +520,7 @@ pub async fn forward_auth(
                     &original_method,
                     header("x-restli-method").as_deref(),
                     query.as_deref(),
-                    !v.params.is_empty(),
+                    v.route.keyed(),
                 ),
                 version.as_deref(),
                 d,

@@ -43,9 +43,7 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    // The entity key is the path's last segment: `/rest/adAccounts/{account}/adCampaigns` is a
-    // collection (of one account), `/rest/adAccounts/{account}/adCampaigns/{id}` an entity.
-    let keyed = verdict.route.path.ends_with('}');
+    let keyed = verdict.route.keyed();
     if let Err(e) = method_headers_agree(&headers, method.as_str(), uri.query(), keyed) {
         return e.into_response();
     }

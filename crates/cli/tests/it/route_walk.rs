@@ -139,3 +139,78 @@ async fn every_route_of_the_table_is_reachable_and_enforced() {
         );
     }
 }
+
+/// The `X-RestLi-Method` a route's shape means for its HTTP method, and one it cannot mean.
+fn restli_methods(route: &Route) -> (&'static str, &'static str) {
+    match (route.method.as_str(), route.keyed()) {
+        ("GET", true) => ("GET", "GET_ALL"),
+        ("GET", false) => ("GET_ALL", "PARTIAL_UPDATE"),
+        ("POST", true) => ("PARTIAL_UPDATE", "CREATE"),
+        ("POST", false) => ("CREATE", "PARTIAL_UPDATE"),
+        ("PUT", _) => ("UPDATE", "CREATE"),
+        (_, _) => ("DELETE", "CREATE"),
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_and_forward_auth_read_every_routes_method_header_alike() {
+    // Both places decide from the route which Rest.li methods a call can be: the one its shape
+    // means passes the header check in both, another is refused in both (a collection under a
+    // keyed parent, `/rest/adAccounts/{account}/adCampaigns`, is still a collection).
+    let s = InProc::with_config(scopegate_core::Catalog::linkedin(), |c| {
+        c.forward_auth_gateway = Some(scopegate_app::Gateway::Nginx)
+    })
+    .await;
+    let member = s.member_id(MEMBER);
+    let person = format!(
+        "urn:li:person:{}",
+        scopegate_app::signing::pairwise_sub(&s.state, DEMO_APP, &member)
+    );
+    let routes = s.state.routes.routes.clone();
+    for route in &routes {
+        let (method, path, body) = request(route, &person);
+        let holder = match route.tokens {
+            TokenKindRule::Application => None,
+            _ => Some(member.as_str()),
+        };
+        let token = s.mint(DEMO_APP, holder, other_permission(route)).await;
+        let (meant, other) = restli_methods(route);
+        for (header, refused) in [(meant, false), (other, true)] {
+            let mut direct = s
+                .api(method.clone(), &path)
+                .bearer_auth(&token)
+                .header("X-RestLi-Method", header);
+            if let Some(b) = &body {
+                direct = direct.json(b);
+            }
+            let direct = direct.send().await.unwrap().text().await.unwrap();
+            // /v2/userinfo is answered by the OpenID Connect handler, not the sandbox.
+            let places: &[(&str, &String)] = if route.path == "/v2/userinfo" {
+                &[]
+            } else {
+                &[("sandbox", &direct)]
+            };
+            let gateway = s
+                .client
+                .get(s.url("/authz/v1/forward-auth"))
+                .header("X-Original-Method", method.as_str())
+                .header("X-Original-URI", &path)
+                .bearer_auth(&token)
+                .header("X-RestLi-Method", header)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for (place, out) in places.iter().copied().chain([("forward-auth", &gateway)]) {
+                assert_eq!(
+                    out.contains("does not match"),
+                    refused,
+                    "{} via {place} with X-RestLi-Method {header}: {out}",
+                    route.id
+                );
+            }
+        }
+    }
+}
