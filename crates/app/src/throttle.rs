@@ -200,6 +200,21 @@ const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// backend redeeming many codes, is never queued behind the limit. The first failure ends it, so
 /// at worst the attempts already in flight when a failure is counted are evaluated beyond the
 /// limit, and only by callers at an address that was just used successfully.
+/// The counter under `key` in the current window: a new one, or one whose window has passed,
+/// starts again from nothing at `now`.
+fn current(counts: &mut HashMap<String, Entry>, key: String, now: i64) -> &mut Entry {
+    let e = counts.entry(key).or_insert(Entry {
+        failures: 0,
+        start: now,
+        in_flight: 0,
+        vouched_until: 0,
+    });
+    if now >= e.start + WINDOW {
+        (e.failures, e.start) = (0, now);
+    }
+    e
+}
+
 #[derive(Default)]
 pub struct Throttle {
     counts: Mutex<HashMap<String, Entry>>,
@@ -281,15 +296,7 @@ impl Throttle {
         if counts.len() >= MAX_ENTRIES {
             evict(&mut counts, now);
         }
-        let e = counts.entry(key).or_insert(Entry {
-            failures: 0,
-            start: now,
-            in_flight: 0,
-            vouched_until: 0,
-        });
-        if now >= e.start + WINDOW {
-            (e.failures, e.start) = (0, now);
-        }
+        let e = current(&mut counts, key, now);
         if e.failures >= PENDING_PER_ADDRESS {
             return Some(e.start + WINDOW - now);
         }
@@ -324,15 +331,7 @@ impl Throttle {
                 }
                 let mut room = true;
                 for c in groups.iter().flatten() {
-                    let e = counts.entry(c.key.clone()).or_insert(Entry {
-                        failures: 0,
-                        start: now,
-                        in_flight: 0,
-                        vouched_until: 0,
-                    });
-                    if now >= e.start + WINDOW {
-                        (e.failures, e.start) = (0, now);
-                    }
+                    let e = current(&mut counts, c.key.clone(), now);
                     if e.failures >= c.limit {
                         let wait = e.start + WINDOW - now;
                         return Err(if c.guessing {
