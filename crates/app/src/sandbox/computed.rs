@@ -124,11 +124,7 @@ async fn organization_acls(
         Some(Target::Resource(ResourceType::Organization, id)) => Some(*id),
         _ => None,
     };
-    let role_filter = query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "role")
-            .map(|(_, v)| v.into_owned())
-    });
+    let role_filter = super::query_once(query, "role")?;
     let who = caller.clone();
     let rows = state
         .store

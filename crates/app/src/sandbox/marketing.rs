@@ -151,7 +151,7 @@ pub(super) async fn accounts(
 ) -> Result<Answer> {
     let ids = restli::raw_param(query, "ids")
         .map_err(|_| SandboxError::BadRequest("ids is repeated".into()))?;
-    match (ids, super::query_value(query, "q").as_deref()) {
+    match (ids, super::query_once(query, "q")?.as_deref()) {
         (Some(raw), None) => batch_get(state, caller, raw).await,
         // A bare GET answers as the finder without criteria.
         (None, Some("search") | None) => search(state, caller, query).await,

@@ -100,13 +100,16 @@ fn paged(elements: Vec<Value>, query: Option<&str>) -> Result<Answer> {
     Ok(page::Page::of(query)?.answer(elements))
 }
 
-/// A query parameter, form-decoded, when sent once.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    let mut found = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned());
-    let first = found.next();
-    first.filter(|_| found.next().is_none())
+/// A query parameter sent at most once, decoded. A repeated or undecodable one is refused: a
+/// finder that picked either occurrence (or none) would be guessing what was asked.
+fn query_once(query: Option<&str>, name: &str) -> Result<Option<String>> {
+    let raw = scopegate_core::restli::raw_param(query, name)
+        .map_err(|_| SandboxError::BadRequest(format!("{name} is repeated")))?;
+    raw.map(|r| {
+        scopegate_core::restli::decode(r)
+            .map_err(|e| SandboxError::BadRequest(format!("{name}: {e}")))
+    })
+    .transpose()
 }
 
 /// The smallest 19-digit number: ids are as long as LinkedIn's share ids.

@@ -23,13 +23,13 @@ pub struct Page {
 }
 
 fn number(query: Option<&str>, name: &str) -> Result<Option<usize>, SandboxError> {
-    let raw = restli::raw_param(query, name)
-        .map_err(|_| SandboxError::BadRequest(format!("{name} is repeated")))?;
-    raw.map(|r| {
-        r.parse::<usize>()
-            .map_err(|_| SandboxError::BadRequest(format!("{name} must be a non-negative number")))
-    })
-    .transpose()
+    super::query_once(query, name)?
+        .map(|r| {
+            r.parse::<usize>().map_err(|_| {
+                SandboxError::BadRequest(format!("{name} must be a non-negative number"))
+            })
+        })
+        .transpose()
 }
 
 impl Page {

@@ -750,3 +750,34 @@ async fn the_version_table_is_set_by_flag_and_a_bad_one_stops_the_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_repeated_finder_parameter_is_refused_not_read_as_one_or_none() {
+    // `q` twice is neither finder, and `role` twice neither filter: a 400, never a bare
+    // finder's answer or the first occurrence's.
+    let s = InProc::demo().await;
+    let t = token(&s, MEMBER, "r_ads r_organization_admin").await;
+    for path in [
+        "/rest/adAccounts?q=search&q=search",
+        "/rest/adAccounts?q=search&start=0&start=10",
+        "/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&role=ANALYST",
+    ] {
+        let (status, body, _) = send(&s, &t, Method::GET, path, None, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("repeated"),
+            "{path}: {body}"
+        );
+    }
+    // Sent once, each is read.
+    let (status, body, _) = send(
+        &s,
+        &t,
+        Method::GET,
+        "/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
