@@ -35,7 +35,11 @@ pub async fn current(svc: &Service, raw: &str) -> Result<Option<Current>> {
             let Some(s) = tokens::session(c, &hash, now)? else {
                 return Ok(None);
             };
-            Ok(members::by_id(c, &s.member_id)?.map(|member| Current { member, session: s }))
+            // A deprovisioned member's sessions were ended with the flag; refusing here too keeps
+            // a session that raced the deprovision from outliving it.
+            Ok(members::by_id(c, &s.member_id)?
+                .filter(|m| m.active)
+                .map(|member| Current { member, session: s }))
         })
         .await?)
 }
@@ -53,9 +57,17 @@ pub async fn start(svc: &Service, member_id: &str) -> Result<Secret> {
         expires_at: now + SESSION_TTL,
     };
     svc.store
-        .write(move |c| tokens::insert_session(c, &s, now))
-        .await?;
-    Ok(raw)
+        .write(move |c| {
+            // Checked in the transaction that starts the session: a deprovision that commits
+            // first is seen, one that commits after ends this session.
+            match members::by_id(c, &s.member_id)? {
+                Some(m) if m.active => tokens::insert_session(c, &s, now).map(|()| true),
+                _ => Ok(false),
+            }
+        })
+        .await?
+        .then_some(raw)
+        .ok_or_else(|| Error::Forbidden("this member is deprovisioned".into()))
 }
 
 /// Ends the session named by the raw cookie value. A sign-out that did not reach the store
@@ -137,7 +149,7 @@ pub async fn sign_in(svc: &Service, creds: Credentials) -> Result<SignedIn, Sign
             .await
             .map_err(|e| Error::Internal(format!("password check: {e}")))?;
     let member = match found {
-        Some((m, Some(_))) if verified => m,
+        Some((m, Some(_))) if verified && m.active => m,
         // The attempt was counted as a failure when it was reserved.
         _ => return Err(SignInError::Mismatch),
     };

@@ -165,6 +165,14 @@ pub struct Member {
     pub email_verified: bool,
     pub platform_admin: bool,
     pub created_at: UnixTime,
+    /// False once deprovisioned (SCIM `active=false`, or disabled upstream): the member cannot
+    /// sign in, and deprovisioning ended their sessions and revoked their grants.
+    pub active: bool,
+    /// The id the provisioning system knows the member by (SCIM `externalId`).
+    pub external_id: Option<String>,
+    /// Bumped by every change to the member's record: the SCIM ETag.
+    pub version: i64,
+    pub updated_at: UnixTime,
 }
 
 impl Member {
@@ -222,7 +230,13 @@ pub struct RoleAssignment {
     pub resource_id: i64,
     pub member_id: MemberId,
     pub role: String,
+    /// Who owns this assignment: [`MANUAL_ROLE_SOURCE`] for an operator's hand, or the name of
+    /// the source that keeps it in sync (`oidc:<issuer>`, `scim`, an import's `--source`).
+    pub source: String,
 }
+
+/// The source of roles granted by hand; no sync ever replaces them.
+pub const MANUAL_ROLE_SOURCE: &str = "manual";
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

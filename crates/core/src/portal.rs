@@ -273,6 +273,7 @@ mod tests {
             resource_id: org,
             member_id: "m".into(),
             role: role.into(),
+            source: crate::model::MANUAL_ROLE_SOURCE.into(),
         }
     }
 

@@ -52,6 +52,10 @@ macro_rules! migrations {
                     "/0009_pending_requests.sql"
                 )),
             ),
+            (
+                10,
+                include_str!(concat!("../migrations/", $dir, "/0010_identity.sql")),
+            ),
         ]
     };
 }

@@ -61,7 +61,7 @@ async fn reopening_a_store_applies_nothing_twice() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(
         again.read(scopegate_store::schema_versions).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
 }
 
@@ -140,6 +140,9 @@ both_backends!(
     forgotten_attempt_counters_are_purged,
     sandbox_objects_are_found_only_by_their_owner,
     a_stored_scope_list_that_does_not_parse_is_an_error_not_no_scopes,
+    a_source_replaces_only_its_own_roles,
+    an_upstream_identity_names_one_member,
+    deactivating_bumps_the_version_once,
 );
 
 /// A token row whose scopes were damaged (by hand, by a bad migration) reads as a store error:
@@ -261,7 +264,7 @@ fn new_member(email: &str) -> NewMember {
 
 async fn migrations_are_applied_once(store: &Store) {
     let versions = store.read(scopegate_store::schema_versions).await.unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     let count = store
         .read(|c| {
             c.query_one("SELECT COUNT(*) FROM schema_migrations", params![])?
@@ -269,7 +272,7 @@ async fn migrations_are_applied_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(count, 9, "each migration is recorded once");
+    assert_eq!(count, 10, "each migration is recorded once");
     assert!(matches!(
         store.dialect(),
         Dialect::Sqlite | Dialect::Postgres
@@ -347,6 +350,7 @@ async fn roles_are_granted_and_revoked(store: &Store) {
         resource_id: org.id,
         member_id: "m1".into(),
         role: "ADMINISTRATOR".into(),
+        source: scopegate_core::model::MANUAL_ROLE_SOURCE.into(),
     };
     let a2 = a.clone();
     assert!(store
@@ -379,6 +383,126 @@ async fn roles_are_granted_and_revoked(store: &Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+fn org_role(org: i64, member: &str, role: &str, source: &str) -> RoleAssignment {
+    RoleAssignment {
+        resource_type: ResourceType::Organization,
+        resource_id: org,
+        member_id: member.into(),
+        role: role.into(),
+        source: source.into(),
+    }
+}
+
+/// A sync replaces what its own source said and nothing else: a hand-granted role survives a
+/// sync that no longer names it, and a role the sync names but the operator already granted
+/// stays the operator's.
+async fn a_source_replaces_only_its_own_roles(store: &Store) {
+    store
+        .write(|c| members::create(c, "m1", &new_member("a@example.com"), 1))
+        .await
+        .unwrap();
+    let (o1, o2) = store
+        .write(|c| {
+            let a = members::create_resource(c, ResourceType::Organization, "A", 1)?;
+            let b = members::create_resource(c, ResourceType::Organization, "B", 1)?;
+            Ok((a.id, b.id))
+        })
+        .await
+        .unwrap();
+    let manual = org_role(o1, "m1", "ADMINISTRATOR", "manual");
+    let m = manual.clone();
+    store
+        .write(move |c| members::grant_role(c, &m, 1))
+        .await
+        .unwrap();
+    let first = vec![
+        org_role(o1, "m1", "ADMINISTRATOR", "oidc:x"),
+        org_role(o2, "m1", "ANALYST", "oidc:x"),
+    ];
+    let w = first.clone();
+    let changes = store
+        .write(move |c| members::replace_roles_from_source(c, "m1", "oidc:x", &w, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.granted,
+        vec![first[1].clone()],
+        "the manual role stays manual"
+    );
+    let w = vec![org_role(o2, "m1", "ADMINISTRATOR", "oidc:x")];
+    let changes = store
+        .write(move |c| members::replace_roles_from_source(c, "m1", "oidc:x", &w, 3))
+        .await
+        .unwrap();
+    assert_eq!(changes.revoked, vec![first[1].clone()]);
+    let held = store.read(|c| members::roles_of(c, "m1")).await.unwrap();
+    assert_eq!(
+        held,
+        vec![manual, org_role(o2, "m1", "ADMINISTRATOR", "oidc:x")]
+    );
+    let wrong = vec![org_role(o2, "m2", "ADMINISTRATOR", "oidc:x")];
+    assert!(store
+        .write(move |c| members::replace_roles_from_source(c, "m1", "oidc:x", &wrong, 4))
+        .await
+        .is_err());
+}
+
+async fn an_upstream_identity_names_one_member(store: &Store) {
+    for (id, email) in [("m1", "a@example.com"), ("m2", "b@example.com")] {
+        store
+            .write(move |c| members::create(c, id, &new_member(email), 1))
+            .await
+            .unwrap();
+    }
+    store
+        .write(|c| members::link_identity(c, "https://idp", "sub-1", "m1", 2))
+        .await
+        .unwrap();
+    store
+        .write(|c| members::link_identity(c, "https://idp", "sub-1", "m1", 3))
+        .await
+        .unwrap();
+    let moved = store
+        .write(|c| members::link_identity(c, "https://idp", "sub-1", "m2", 4))
+        .await;
+    assert!(matches!(moved, Err(StoreError::Conflict(_))), "{moved:?}");
+    let m = store
+        .read(|c| members::by_identity(c, "https://idp", "sub-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.id, "m1");
+    assert!(store
+        .read(|c| members::by_identity(c, "https://other", "sub-1"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn deactivating_bumps_the_version_once(store: &Store) {
+    let m = store
+        .write(|c| members::create(c, "m1", &new_member("a@example.com"), 1))
+        .await
+        .unwrap();
+    assert!(m.active);
+    assert!(store
+        .write(|c| members::set_active(c, "m1", false, 2))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|c| members::set_active(c, "m1", false, 3))
+        .await
+        .unwrap());
+    let after = store
+        .read(|c| members::by_id(c, "m1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!after.active);
+    assert_eq!(after.version, m.version + 1);
+    assert_eq!(after.updated_at, 2);
 }
 
 async fn concurrent_writes_are_all_committed(store: &Store) {

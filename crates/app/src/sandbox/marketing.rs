@@ -272,6 +272,7 @@ pub(super) async fn create_account(state: &Service, caller: Caller, body: &[u8])
                 resource_id: r.id,
                 member_id: member.clone().into(),
                 role: "ACCOUNT_BILLING_ADMIN".into(),
+                source: scopegate_core::model::MANUAL_ROLE_SOURCE.into(),
             };
             members::grant_role(c, &role, now)?;
             // The same events the CLI's account creation and role grant record.
