@@ -1,7 +1,9 @@
 //! Members, organizations, ad accounts and the roles members hold on them.
 
 use scopegate_core::catalog::ResourceType;
-use scopegate_core::model::{Member, NewMember, Resource, RoleAssignment, UnixTime};
+use scopegate_core::model::{
+    Member, NewMember, Resource, RoleAssignment, UnixTime, MANUAL_ROLE_SOURCE,
+};
 
 use crate::{params, Conn, Result, Row, StoreError};
 
@@ -182,11 +184,19 @@ pub fn resources(c: &mut dyn Conn, rt: ResourceType) -> Result<Vec<Resource>> {
 }
 
 /// Gives a member a role on a resource, owned by `a.source`; returns false when it was already
-/// held (from any source: the first source to grant a role keeps it).
+/// held. A sync never takes a role over from another source; a grant by hand does: the operator
+/// meant it to stay, so a later sync that no longer names the role must not take it away.
 pub fn grant_role(c: &mut dyn Conn, a: &RoleAssignment, now: UnixTime) -> Result<bool> {
+    let on_conflict = if a.source == MANUAL_ROLE_SOURCE {
+        "ON CONFLICT (resource_type, resource_id, member_id, role) DO UPDATE SET source = excluded.source \
+         WHERE role_assignments.source <> excluded.source"
+    } else {
+        "ON CONFLICT DO NOTHING"
+    };
     let n = c.execute(
-        "INSERT INTO role_assignments (resource_type, resource_id, member_id, role, created_at, source) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT DO NOTHING",
+        &format!(
+            "INSERT INTO role_assignments (resource_type, resource_id, member_id, role, created_at, source) VALUES ($1, $2, $3, $4, $5, $6) {on_conflict}"
+        ),
         params![a.resource_type.as_str(), a.resource_id, &a.member_id, &a.role, now, &a.source],
     )?;
     Ok(n == 1)

@@ -440,8 +440,25 @@ async fn a_source_replaces_only_its_own_roles(store: &Store) {
     let held = store.read(|c| members::roles_of(c, "m1")).await.unwrap();
     assert_eq!(
         held,
-        vec![manual, org_role(o2, "m1", "ADMINISTRATOR", "oidc:x")]
+        vec![
+            manual.clone(),
+            org_role(o2, "m1", "ADMINISTRATOR", "oidc:x")
+        ]
     );
+    // The operator grants by hand what the sync said: it is the operator's from now on, and a
+    // sync that no longer names it leaves it.
+    let by_hand = org_role(o2, "m1", "ADMINISTRATOR", "manual");
+    let h = by_hand.clone();
+    assert!(store
+        .write(move |c| members::grant_role(c, &h, 5))
+        .await
+        .unwrap());
+    store
+        .write(move |c| members::replace_roles_from_source(c, "m1", "oidc:x", &[], 6))
+        .await
+        .unwrap();
+    let held = store.read(|c| members::roles_of(c, "m1")).await.unwrap();
+    assert_eq!(held, vec![manual, by_hand]);
     let wrong = vec![org_role(o2, "m2", "ADMINISTRATOR", "oidc:x")];
     assert!(store
         .write(move |c| members::replace_roles_from_source(c, "m1", "oidc:x", &wrong, 4))
